@@ -1,0 +1,43 @@
+//! The `enamel` command line: one file per subcommand.
+
+mod info;
+mod phantom;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "enamel", version, about = "3D U-Net tooth segmentation for dental CT")]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Print a volume's type, sizes, geometry, value range and label counts.
+    Info(info::InfoArgs),
+    /// Generate a synthetic jaw phantom with exact tooth labels.
+    Phantom(phantom::PhantomArgs),
+}
+
+pub fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ENAMEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Info(args) => info::run(args),
+        Command::Phantom(args) => phantom::run(args),
+    }
+}

@@ -1,0 +1,253 @@
+//! Tensors: a shape, a storage dtype and host data.
+//!
+//! Activations are 5-D `N,C,D,H,W`; parameters keep PyTorch's shapes (`out,in,kd,kh,kw` for a
+//! convolution weight, `C` for a bias). Storage is f32 or f16; arithmetic is always f32, so
+//! every op reads its inputs through [`Tensor::to_f32_vec`] or [`Tensor::f32_slice`].
+
+mod error;
+
+pub use error::TensorError;
+
+use half::f16;
+
+pub type Result<T> = std::result::Result<T, TensorError>;
+
+/// How the values of a tensor are stored. Arithmetic is f32 whatever the storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    F32,
+    F16,
+}
+
+impl DType {
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F16 => 2,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum HostData {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+}
+
+impl HostData {
+    pub fn len(&self) -> usize {
+        match self {
+            HostData::F32(v) => v.len(),
+            HostData::F16(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A dense row-major tensor on the host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    shape: Vec<usize>,
+    data: HostData,
+}
+
+/// The product of a shape's dimensions, or an error when it overflows `usize`.
+pub fn numel(shape: &[usize]) -> Result<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| {
+        acc.checked_mul(d).ok_or_else(|| TensorError::TooLarge { shape: shape.to_vec() })
+    })
+}
+
+impl Tensor {
+    pub fn from_f32(shape: &[usize], values: Vec<f32>) -> Result<Self> {
+        check_len(shape, values.len())?;
+        Ok(Tensor { shape: shape.to_vec(), data: HostData::F32(values) })
+    }
+
+    pub fn from_f16(shape: &[usize], values: Vec<f16>) -> Result<Self> {
+        check_len(shape, values.len())?;
+        Ok(Tensor { shape: shape.to_vec(), data: HostData::F16(values) })
+    }
+
+    /// Values computed in f32 and stored as `dtype` (rounded to nearest when f16).
+    pub fn from_f32_as(shape: &[usize], values: Vec<f32>, dtype: DType) -> Result<Self> {
+        match dtype {
+            DType::F32 => Self::from_f32(shape, values),
+            DType::F16 => Self::from_f16(shape, values.iter().map(|&v| f16::from_f32(v)).collect()),
+        }
+    }
+
+    pub fn zeros(shape: &[usize], dtype: DType) -> Result<Self> {
+        Self::full(shape, 0.0, dtype)
+    }
+
+    pub fn full(shape: &[usize], value: f32, dtype: DType) -> Result<Self> {
+        let n = numel(shape)?;
+        let data = match dtype {
+            DType::F32 => HostData::F32(vec![value; n]),
+            DType::F16 => HostData::F16(vec![f16::from_f32(value); n]),
+        };
+        Ok(Tensor { shape: shape.to_vec(), data })
+    }
+
+    pub fn scalar(value: f32) -> Self {
+        Tensor { shape: vec![1], data: HostData::F32(vec![value]) }
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self.data {
+            HostData::F32(_) => DType::F32,
+            HostData::F16(_) => DType::F16,
+        }
+    }
+
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn data(&self) -> &HostData {
+        &self.data
+    }
+
+    /// The shape as `[N, C, D, H, W]`, or an error naming the op when the tensor is not 5-D.
+    pub fn dims5(&self, op: &'static str) -> Result<[usize; 5]> {
+        match self.shape.as_slice() {
+            &[n, c, d, h, w] => Ok([n, c, d, h, w]),
+            other => Err(TensorError::Rank { op, expected: 5, shape: other.to_vec() }),
+        }
+    }
+
+    /// The f32 values when the storage is f32, without a copy.
+    pub fn f32_slice(&self) -> Option<&[f32]> {
+        match &self.data {
+            HostData::F32(v) => Some(v),
+            HostData::F16(_) => None,
+        }
+    }
+
+    pub fn f32_slice_mut(&mut self) -> Option<&mut [f32]> {
+        match &mut self.data {
+            HostData::F32(v) => Some(v),
+            HostData::F16(_) => None,
+        }
+    }
+
+    /// The values widened to f32 (a copy).
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        match &self.data {
+            HostData::F32(v) => v.clone(),
+            HostData::F16(v) => v.iter().map(|x| x.to_f32()).collect(),
+        }
+    }
+
+    /// The values as f32, borrowed when stored as f32 and widened otherwise.
+    pub fn as_f32(&self) -> std::borrow::Cow<'_, [f32]> {
+        match &self.data {
+            HostData::F32(v) => std::borrow::Cow::Borrowed(v),
+            HostData::F16(v) => std::borrow::Cow::Owned(v.iter().map(|x| x.to_f32()).collect()),
+        }
+    }
+
+    /// The same values stored as `dtype`.
+    pub fn to_dtype(&self, dtype: DType) -> Tensor {
+        if self.dtype() == dtype {
+            return self.clone();
+        }
+        let data = match dtype {
+            DType::F32 => HostData::F32(self.to_f32_vec()),
+            DType::F16 => {
+                HostData::F16(self.as_f32().iter().map(|&v| f16::from_f32(v)).collect())
+            }
+        };
+        Tensor { shape: self.shape.clone(), data }
+    }
+
+    /// The same data under another shape with the same number of elements.
+    pub fn reshape(mut self, shape: &[usize]) -> Result<Tensor> {
+        if numel(shape)? != self.numel() {
+            return Err(TensorError::Reshape { from: self.shape, to: shape.to_vec() });
+        }
+        self.shape = shape.to_vec();
+        Ok(self)
+    }
+
+    /// Sum of all elements, accumulated in f64 whatever the storage.
+    pub fn sum(&self) -> f64 {
+        match &self.data {
+            HostData::F32(v) => v.iter().map(|&x| x as f64).sum(),
+            HostData::F16(v) => v.iter().map(|x| x.to_f64()).sum(),
+        }
+    }
+
+    /// Mean of all elements, accumulated in f64; 0 for an empty tensor.
+    pub fn mean(&self) -> f64 {
+        if self.numel() == 0 {
+            0.0
+        } else {
+            self.sum() / self.numel() as f64
+        }
+    }
+
+    /// An error unless `other` has exactly this tensor's shape.
+    pub fn expect_same_shape(&self, op: &'static str, other: &Tensor) -> Result<()> {
+        if self.shape != other.shape {
+            return Err(TensorError::ShapeMismatch {
+                op,
+                left: self.shape.clone(),
+                right: other.shape.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn check_len(shape: &[usize], len: usize) -> Result<()> {
+    let n = numel(shape)?;
+    if n != len {
+        return Err(TensorError::DataLength { shape: shape.to_vec(), expected: n, got: len });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_sum_of_many_ones_is_exact() {
+        let t = Tensor::full(&[1, 1, 72, 120, 120], 1.0, DType::F16).unwrap();
+        assert_eq!(t.numel(), 1_036_800);
+        assert_eq!(t.sum(), 1_036_800.0);
+        let m = Tensor::full(&[1, 1, 1, 1, 70_000], 1.0, DType::F16).unwrap();
+        assert_eq!(m.mean(), 1.0);
+    }
+
+    #[test]
+    fn wrong_length_is_an_error() {
+        let err = Tensor::from_f32(&[2, 3], vec![0.0; 5]).unwrap_err();
+        assert!(err.to_string().contains("[2, 3]"), "{err}");
+    }
+
+    #[test]
+    fn f16_round_trip_keeps_shape() {
+        let t = Tensor::from_f32(&[1, 1, 1, 1, 3], vec![0.5, -2.0, 1000.0]).unwrap();
+        let h = t.to_dtype(DType::F16);
+        assert_eq!(h.dtype(), DType::F16);
+        assert_eq!(h.to_f32_vec(), vec![0.5, -2.0, 1000.0]);
+    }
+}
