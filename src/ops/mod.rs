@@ -9,3 +9,6 @@ pub mod conv3d;
 pub mod conv_transpose3d;
 pub mod dice;
 pub mod max_pool;
+pub mod real;
+
+pub use real::Real;
