@@ -9,12 +9,14 @@
 
 pub mod autograd;
 pub mod backend;
+pub mod fixtures;
 pub mod io;
 pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod phantom;
 pub mod preprocess;
+pub mod rng;
 pub mod tensor;
 
 pub use tensor::{DType, Tensor, TensorError};

@@ -1,1 +1,163 @@
-//! (being written)
+//! The op interface every backend implements: `cpu` (native Rust, the reference), `emu` (the
+//! CUDA kernels compiled for the host) and `cuda`. The autograd tape and the U-Net call only
+//! this trait, so a network runs unchanged on any backend.
+//!
+//! Tensors may be stored as f32 or f16; every method computes in f32 and returns its result in
+//! the storage type of its main input (gradients of parameters are always f32).
+
+// mod cpu;
+
+// pub use cpu::Cpu;
+
+use crate::tensor::{Result, Tensor};
+
+/// Geometry of a transposed convolution (cubic kernel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransposeGeometry {
+    pub kernel: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub output_padding: usize,
+}
+
+impl TransposeGeometry {
+    /// The U-Net's upsampling: kernel 2, stride 2, no padding.
+    pub const K2S2: TransposeGeometry = TransposeGeometry {
+        kernel: 2,
+        stride: 2,
+        pad: 0,
+        output_padding: 0,
+    };
+}
+
+/// Per-channel batch statistics of a training-mode batch norm: the mean and the BIASED
+/// variance (divided by M = N·D·H·W).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchStats {
+    pub mean: Vec<f32>,
+    pub var: Vec<f32>,
+    /// Values per channel (M).
+    pub count: usize,
+}
+
+pub trait Backend: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// Cross-correlation, stride 1, zero padding `pad` on every side.
+    fn conv3d(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        pad: usize,
+    ) -> Result<Tensor>;
+    fn conv3d_backward_input(
+        &self,
+        gy: &Tensor,
+        weight: &Tensor,
+        pad: usize,
+        x_shape: &[usize],
+    ) -> Result<Tensor>;
+    /// Gradients of the weight and (when `bias`) the bias, both f32.
+    fn conv3d_backward_params(
+        &self,
+        x: &Tensor,
+        gy: &Tensor,
+        pad: usize,
+        weight_shape: &[usize],
+        bias: bool,
+    ) -> Result<(Tensor, Option<Tensor>)>;
+
+    /// Transposed convolution; weight layout `in,out,k,k,k` as in PyTorch.
+    fn conv_transpose3d(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        geometry: TransposeGeometry,
+    ) -> Result<Tensor>;
+    fn conv_transpose3d_backward_input(
+        &self,
+        gy: &Tensor,
+        weight: &Tensor,
+        geometry: TransposeGeometry,
+        x_shape: &[usize],
+    ) -> Result<Tensor>;
+    fn conv_transpose3d_backward_params(
+        &self,
+        x: &Tensor,
+        gy: &Tensor,
+        geometry: TransposeGeometry,
+        weight_shape: &[usize],
+        bias: bool,
+    ) -> Result<(Tensor, Option<Tensor>)>;
+
+    /// Training-mode batch norm: normalise with the batch mean and biased variance.
+    fn batch_norm_train(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        eps: f32,
+    ) -> Result<(Tensor, BatchStats)>;
+    /// Eval-mode batch norm with the given (running) statistics.
+    fn batch_norm_eval(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        mean: &[f32],
+        var: &[f32],
+        eps: f32,
+    ) -> Result<Tensor>;
+    /// Gradients of x, gamma and beta. `training` says whether `mean`/`var` were the batch's
+    /// own statistics (their dependence on x is then part of the gradient) or fixed ones.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_backward(
+        &self,
+        x: &Tensor,
+        gy: &Tensor,
+        gamma: &Tensor,
+        mean: &[f32],
+        var: &[f32],
+        eps: f32,
+        training: bool,
+    ) -> Result<(Tensor, Tensor, Tensor)>;
+
+    /// Max-pool, kernel 2, stride 2, floor mode. Returns the output and, per output element,
+    /// the flat index `d·H·W + h·W + w` of the chosen input element (i32).
+    fn max_pool3d(&self, x: &Tensor) -> Result<(Tensor, Tensor)>;
+    fn max_pool3d_backward(
+        &self,
+        gy: &Tensor,
+        indices: &Tensor,
+        x_shape: &[usize],
+    ) -> Result<Tensor>;
+
+    fn relu(&self, x: &Tensor) -> Result<Tensor>;
+    /// `gy` where `x > 0`, else 0.
+    fn relu_backward(&self, x: &Tensor, gy: &Tensor) -> Result<Tensor>;
+    fn sigmoid(&self, x: &Tensor) -> Result<Tensor>;
+    /// `gy · y · (1 − y)` from the sigmoid's output `y`.
+    fn sigmoid_backward(&self, y: &Tensor, gy: &Tensor) -> Result<Tensor>;
+    /// Softmax over the channel axis of a 5-D tensor.
+    fn softmax(&self, x: &Tensor) -> Result<Tensor>;
+    /// `y · (gy − Σ_c gy·y)` from the softmax's output `y`.
+    fn softmax_backward(&self, y: &Tensor, gy: &Tensor) -> Result<Tensor>;
+
+    /// Channel concatenation `[a, b]` (a first).
+    fn concat(&self, a: &Tensor, b: &Tensor) -> Result<Tensor>;
+    /// The inverse of `concat`: the first `channels_a` channels and the rest.
+    fn split(&self, y: &Tensor, channels_a: usize) -> Result<(Tensor, Tensor)>;
+
+    /// Sigmoid + binary Dice over the whole batch: the loss and d loss / d logits.
+    fn dice_binary(&self, logits: &Tensor, target: &Tensor) -> Result<(f32, Tensor)>;
+    /// Softmax + categorical Dice averaged over the classes present in `labels` (u8, N,D,H,W):
+    /// the loss and d loss / d logits.
+    fn dice_categorical(&self, logits: &Tensor, labels: &Tensor) -> Result<(f32, Tensor)>;
+
+    /// `a + b`, elementwise (gradient accumulation).
+    fn add(&self, a: &Tensor, b: &Tensor) -> Result<Tensor>;
+    /// `x · s`, elementwise.
+    fn scale(&self, x: &Tensor, s: f32) -> Result<Tensor>;
+}

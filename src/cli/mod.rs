@@ -6,7 +6,11 @@ mod phantom;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "enamel", version, about = "3D U-Net tooth segmentation for dental CT")]
+#[command(
+    name = "enamel",
+    version,
+    about = "3D U-Net tooth segmentation for dental CT"
+)]
 pub struct Cli {
     /// More log output (-v: debug, -vv: trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -32,7 +36,10 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ENAMEL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {

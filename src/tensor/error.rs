@@ -5,16 +5,28 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum TensorError {
     #[error("shape {shape:?} holds {expected} values but {got} were given")]
-    DataLength { shape: Vec<usize>, expected: usize, got: usize },
+    DataLength {
+        shape: Vec<usize>,
+        expected: usize,
+        got: usize,
+    },
 
     #[error("shape {shape:?} is too large to address")]
     TooLarge { shape: Vec<usize> },
 
     #[error("{op}: expected a {expected}-D tensor, got shape {shape:?}")]
-    Rank { op: &'static str, expected: usize, shape: Vec<usize> },
+    Rank {
+        op: &'static str,
+        expected: usize,
+        shape: Vec<usize>,
+    },
 
     #[error("{op}: shapes {left:?} and {right:?} do not match")]
-    ShapeMismatch { op: &'static str, left: Vec<usize>, right: Vec<usize> },
+    ShapeMismatch {
+        op: &'static str,
+        left: Vec<usize>,
+        right: Vec<usize>,
+    },
 
     #[error("cannot reshape {from:?} into {to:?}: the element counts differ")]
     Reshape { from: Vec<usize>, to: Vec<usize> },

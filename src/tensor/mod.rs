@@ -18,13 +18,18 @@ pub type Result<T> = std::result::Result<T, TensorError>;
 pub enum DType {
     F32,
     F16,
+    /// Label maps (class indices).
+    U8,
+    /// Indices, e.g. the argmax positions of a max-pool.
+    I32,
 }
 
 impl DType {
     pub fn size(self) -> usize {
         match self {
-            DType::F32 => 4,
+            DType::F32 | DType::I32 => 4,
             DType::F16 => 2,
+            DType::U8 => 1,
         }
     }
 
@@ -32,6 +37,8 @@ impl DType {
         match self {
             DType::F32 => "f32",
             DType::F16 => "f16",
+            DType::U8 => "u8",
+            DType::I32 => "i32",
         }
     }
 }
@@ -40,6 +47,8 @@ impl DType {
 pub enum HostData {
     F32(Vec<f32>),
     F16(Vec<f16>),
+    U8(Vec<u8>),
+    I32(Vec<i32>),
 }
 
 impl HostData {
@@ -47,6 +56,8 @@ impl HostData {
         match self {
             HostData::F32(v) => v.len(),
             HostData::F16(v) => v.len(),
+            HostData::U8(v) => v.len(),
+            HostData::I32(v) => v.len(),
         }
     }
 
@@ -65,27 +76,48 @@ pub struct Tensor {
 /// The product of a shape's dimensions, or an error when it overflows `usize`.
 pub fn numel(shape: &[usize]) -> Result<usize> {
     shape.iter().try_fold(1usize, |acc, &d| {
-        acc.checked_mul(d).ok_or_else(|| TensorError::TooLarge { shape: shape.to_vec() })
+        acc.checked_mul(d).ok_or_else(|| TensorError::TooLarge {
+            shape: shape.to_vec(),
+        })
     })
 }
 
 impl Tensor {
     pub fn from_f32(shape: &[usize], values: Vec<f32>) -> Result<Self> {
         check_len(shape, values.len())?;
-        Ok(Tensor { shape: shape.to_vec(), data: HostData::F32(values) })
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            data: HostData::F32(values),
+        })
     }
 
     pub fn from_f16(shape: &[usize], values: Vec<f16>) -> Result<Self> {
         check_len(shape, values.len())?;
-        Ok(Tensor { shape: shape.to_vec(), data: HostData::F16(values) })
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            data: HostData::F16(values),
+        })
     }
 
     /// Values computed in f32 and stored as `dtype` (rounded to nearest when f16).
     pub fn from_f32_as(shape: &[usize], values: Vec<f32>, dtype: DType) -> Result<Self> {
-        match dtype {
-            DType::F32 => Self::from_f32(shape, values),
-            DType::F16 => Self::from_f16(shape, values.iter().map(|&v| f16::from_f32(v)).collect()),
-        }
+        Ok(Self::from_f32(shape, values)?.into_dtype(dtype))
+    }
+
+    pub fn from_u8(shape: &[usize], values: Vec<u8>) -> Result<Self> {
+        check_len(shape, values.len())?;
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            data: HostData::U8(values),
+        })
+    }
+
+    pub fn from_i32(shape: &[usize], values: Vec<i32>) -> Result<Self> {
+        check_len(shape, values.len())?;
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            data: HostData::I32(values),
+        })
     }
 
     pub fn zeros(shape: &[usize], dtype: DType) -> Result<Self> {
@@ -97,12 +129,20 @@ impl Tensor {
         let data = match dtype {
             DType::F32 => HostData::F32(vec![value; n]),
             DType::F16 => HostData::F16(vec![f16::from_f32(value); n]),
+            DType::U8 => HostData::U8(vec![value as u8; n]),
+            DType::I32 => HostData::I32(vec![value as i32; n]),
         };
-        Ok(Tensor { shape: shape.to_vec(), data })
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            data,
+        })
     }
 
     pub fn scalar(value: f32) -> Self {
-        Tensor { shape: vec![1], data: HostData::F32(vec![value]) }
+        Tensor {
+            shape: vec![1],
+            data: HostData::F32(vec![value]),
+        }
     }
 
     pub fn shape(&self) -> &[usize] {
@@ -113,6 +153,8 @@ impl Tensor {
         match self.data {
             HostData::F32(_) => DType::F32,
             HostData::F16(_) => DType::F16,
+            HostData::U8(_) => DType::U8,
+            HostData::I32(_) => DType::I32,
         }
     }
 
@@ -128,7 +170,11 @@ impl Tensor {
     pub fn dims5(&self, op: &'static str) -> Result<[usize; 5]> {
         match self.shape.as_slice() {
             &[n, c, d, h, w] => Ok([n, c, d, h, w]),
-            other => Err(TensorError::Rank { op, expected: 5, shape: other.to_vec() }),
+            other => Err(TensorError::Rank {
+                op,
+                expected: 5,
+                shape: other.to_vec(),
+            }),
         }
     }
 
@@ -136,51 +182,81 @@ impl Tensor {
     pub fn f32_slice(&self) -> Option<&[f32]> {
         match &self.data {
             HostData::F32(v) => Some(v),
-            HostData::F16(_) => None,
+            _ => None,
         }
     }
 
     pub fn f32_slice_mut(&mut self) -> Option<&mut [f32]> {
         match &mut self.data {
             HostData::F32(v) => Some(v),
-            HostData::F16(_) => None,
+            _ => None,
+        }
+    }
+
+    pub fn u8_slice(&self) -> Option<&[u8]> {
+        match &self.data {
+            HostData::U8(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn i32_slice(&self) -> Option<&[i32]> {
+        match &self.data {
+            HostData::I32(v) => Some(v),
+            _ => None,
         }
     }
 
     /// The values widened to f32 (a copy).
     pub fn to_f32_vec(&self) -> Vec<f32> {
-        match &self.data {
-            HostData::F32(v) => v.clone(),
-            HostData::F16(v) => v.iter().map(|x| x.to_f32()).collect(),
-        }
+        self.as_f32().into_owned()
     }
 
-    /// The values as f32, borrowed when stored as f32 and widened otherwise.
+    /// The values as f32, borrowed when stored as f32 and converted otherwise.
     pub fn as_f32(&self) -> std::borrow::Cow<'_, [f32]> {
+        use std::borrow::Cow;
         match &self.data {
-            HostData::F32(v) => std::borrow::Cow::Borrowed(v),
-            HostData::F16(v) => std::borrow::Cow::Owned(v.iter().map(|x| x.to_f32()).collect()),
+            HostData::F32(v) => Cow::Borrowed(v),
+            HostData::F16(v) => Cow::Owned(v.iter().map(|x| x.to_f32()).collect()),
+            HostData::U8(v) => Cow::Owned(v.iter().map(|&x| x as f32).collect()),
+            HostData::I32(v) => Cow::Owned(v.iter().map(|&x| x as f32).collect()),
         }
     }
 
-    /// The same values stored as `dtype`.
+    /// The same values stored as `dtype`, without a copy when it is already so stored.
+    pub fn into_dtype(self, dtype: DType) -> Tensor {
+        if self.dtype() == dtype {
+            self
+        } else {
+            self.to_dtype(dtype)
+        }
+    }
+
+    /// The same values stored as `dtype` (f16 rounds to nearest; integers truncate).
     pub fn to_dtype(&self, dtype: DType) -> Tensor {
         if self.dtype() == dtype {
             return self.clone();
         }
+        let values = self.as_f32();
         let data = match dtype {
-            DType::F32 => HostData::F32(self.to_f32_vec()),
-            DType::F16 => {
-                HostData::F16(self.as_f32().iter().map(|&v| f16::from_f32(v)).collect())
-            }
+            DType::F32 => HostData::F32(values.into_owned()),
+            DType::F16 => HostData::F16(values.iter().map(|&v| f16::from_f32(v)).collect()),
+            DType::U8 => HostData::U8(values.iter().map(|&v| v as u8).collect()),
+            DType::I32 => HostData::I32(values.iter().map(|&v| v as i32).collect()),
         };
-        Tensor { shape: self.shape.clone(), data }
+        Tensor {
+            shape: self.shape.clone(),
+            data,
+        }
     }
 
     /// The same data under another shape with the same number of elements.
     pub fn reshape(mut self, shape: &[usize]) -> Result<Tensor> {
         if numel(shape)? != self.numel() {
-            return Err(TensorError::Reshape { from: self.shape, to: shape.to_vec() });
+            return Err(TensorError::Reshape {
+                from: self.shape,
+                to: shape.to_vec(),
+            });
         }
         self.shape = shape.to_vec();
         Ok(self)
@@ -191,6 +267,8 @@ impl Tensor {
         match &self.data {
             HostData::F32(v) => v.iter().map(|&x| x as f64).sum(),
             HostData::F16(v) => v.iter().map(|x| x.to_f64()).sum(),
+            HostData::U8(v) => v.iter().map(|&x| x as f64).sum(),
+            HostData::I32(v) => v.iter().map(|&x| x as f64).sum(),
         }
     }
 
@@ -219,7 +297,11 @@ impl Tensor {
 fn check_len(shape: &[usize], len: usize) -> Result<()> {
     let n = numel(shape)?;
     if n != len {
-        return Err(TensorError::DataLength { shape: shape.to_vec(), expected: n, got: len });
+        return Err(TensorError::DataLength {
+            shape: shape.to_vec(),
+            expected: n,
+            got: len,
+        });
     }
     Ok(())
 }

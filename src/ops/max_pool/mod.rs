@@ -1,1 +1,3 @@
 //! (being written)
+mod graph;
+pub use graph::*;
