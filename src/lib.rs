@@ -11,6 +11,7 @@ pub mod autograd;
 pub mod backend;
 pub mod fixtures;
 pub mod io;
+pub mod launch;
 pub mod nn;
 pub mod ops;
 pub mod optim;

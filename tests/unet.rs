@@ -84,7 +84,7 @@ fn checkpoint_round_trip_keeps_every_value() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("net.safetensors");
     let mut net = UNet::new(UNetConfig::CATEGORIES, 42).unwrap();
-    net.down_blocks[0].norm1.running.mean[3] = 0.25;
+    net.down_blocks[0].norm1.running.running_mean[3] = 0.25;
     net.down_blocks[0].norm1.running.num_batches_tracked = 7;
     checkpoint::save(&net, &path, &[]).unwrap();
     let (mut back, _) = checkpoint::load(&path, None).unwrap();

@@ -5,10 +5,12 @@
 //! Tensors may be stored as f32 or f16; every method computes in f32 and returns its result in
 //! the storage type of its main input (gradients of parameters are always f32).
 
-// mod cpu;
+mod cpu;
+pub mod device;
 
-// pub use cpu::Cpu;
+pub use cpu::Cpu;
 
+use crate::ops::batch_norm::{BatchStats, RunningStats};
 use crate::tensor::{Result, Tensor};
 
 /// Geometry of a transposed convolution (cubic kernel).
@@ -28,16 +30,6 @@ impl TransposeGeometry {
         pad: 0,
         output_padding: 0,
     };
-}
-
-/// Per-channel batch statistics of a training-mode batch norm: the mean and the BIASED
-/// variance (divided by M = N·D·H·W).
-#[derive(Clone, Debug, PartialEq)]
-pub struct BatchStats {
-    pub mean: Vec<f32>,
-    pub var: Vec<f32>,
-    /// Values per channel (M).
-    pub count: usize,
 }
 
 pub trait Backend: Send + Sync {
@@ -92,7 +84,8 @@ pub trait Backend: Send + Sync {
         bias: bool,
     ) -> Result<(Tensor, Option<Tensor>)>;
 
-    /// Training-mode batch norm: normalise with the batch mean and biased variance.
+    /// Training-mode batch norm: normalise with the batch mean and biased variance, which it
+    /// returns (accumulated in f64).
     fn batch_norm_train(
         &self,
         x: &Tensor,
@@ -106,22 +99,27 @@ pub trait Backend: Send + Sync {
         x: &Tensor,
         gamma: &Tensor,
         beta: &Tensor,
-        mean: &[f32],
-        var: &[f32],
+        running: &RunningStats<f32>,
         eps: f32,
     ) -> Result<Tensor>;
-    /// Gradients of x, gamma and beta. `training` says whether `mean`/`var` were the batch's
-    /// own statistics (their dependence on x is then part of the gradient) or fixed ones.
-    #[allow(clippy::too_many_arguments)]
-    fn batch_norm_backward(
+    /// Gradients of x, gamma and beta after a training-mode forward (the batch statistics
+    /// depend on x).
+    fn batch_norm_backward_train(
         &self,
         x: &Tensor,
         gy: &Tensor,
         gamma: &Tensor,
-        mean: &[f32],
-        var: &[f32],
+        stats: &BatchStats,
         eps: f32,
-        training: bool,
+    ) -> Result<(Tensor, Tensor, Tensor)>;
+    /// Gradients of x, gamma and beta after an eval-mode forward (fixed statistics).
+    fn batch_norm_backward_eval(
+        &self,
+        x: &Tensor,
+        gy: &Tensor,
+        gamma: &Tensor,
+        running: &RunningStats<f32>,
+        eps: f32,
     ) -> Result<(Tensor, Tensor, Tensor)>;
 
     /// Max-pool, kernel 2, stride 2, floor mode. Returns the output and, per output element,

@@ -45,11 +45,11 @@ fn norm<'a>(out: &mut Vec<(String, Slot<'a>)>, name: &str, norm: &'a mut Norm) {
     out.push((format!("{name}.bias"), Slot::Tensor(&mut norm.bias)));
     out.push((
         format!("{name}.running_mean"),
-        Slot::Floats(&mut norm.running.mean),
+        Slot::Floats(&mut norm.running.running_mean),
     ));
     out.push((
         format!("{name}.running_var"),
-        Slot::Floats(&mut norm.running.var),
+        Slot::Floats(&mut norm.running.running_var),
     ));
     out.push((
         format!("{name}.num_batches_tracked"),

@@ -22,11 +22,15 @@ pub enum DType {
     U8,
     /// Indices, e.g. the argmax positions of a max-pool.
     I32,
+    /// Double precision: the CPU backend's reference mode, for checks against float64
+    /// fixtures. The engine's own storage is f32 or f16.
+    F64,
 }
 
 impl DType {
     pub fn size(self) -> usize {
         match self {
+            DType::F64 => 8,
             DType::F32 | DType::I32 => 4,
             DType::F16 => 2,
             DType::U8 => 1,
@@ -39,6 +43,7 @@ impl DType {
             DType::F16 => "f16",
             DType::U8 => "u8",
             DType::I32 => "i32",
+            DType::F64 => "f64",
         }
     }
 }
@@ -49,6 +54,7 @@ pub enum HostData {
     F16(Vec<f16>),
     U8(Vec<u8>),
     I32(Vec<i32>),
+    F64(Vec<f64>),
 }
 
 impl HostData {
@@ -58,6 +64,7 @@ impl HostData {
             HostData::F16(v) => v.len(),
             HostData::U8(v) => v.len(),
             HostData::I32(v) => v.len(),
+            HostData::F64(v) => v.len(),
         }
     }
 
@@ -112,6 +119,14 @@ impl Tensor {
         })
     }
 
+    pub fn from_f64(shape: &[usize], values: Vec<f64>) -> Result<Self> {
+        check_len(shape, values.len())?;
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            data: HostData::F64(values),
+        })
+    }
+
     pub fn from_i32(shape: &[usize], values: Vec<i32>) -> Result<Self> {
         check_len(shape, values.len())?;
         Ok(Tensor {
@@ -131,6 +146,7 @@ impl Tensor {
             DType::F16 => HostData::F16(vec![f16::from_f32(value); n]),
             DType::U8 => HostData::U8(vec![value as u8; n]),
             DType::I32 => HostData::I32(vec![value as i32; n]),
+            DType::F64 => HostData::F64(vec![value as f64; n]),
         };
         Ok(Tensor {
             shape: shape.to_vec(),
@@ -155,6 +171,7 @@ impl Tensor {
             HostData::F16(_) => DType::F16,
             HostData::U8(_) => DType::U8,
             HostData::I32(_) => DType::I32,
+            HostData::F64(_) => DType::F64,
         }
     }
 
@@ -220,6 +237,19 @@ impl Tensor {
             HostData::F16(v) => Cow::Owned(v.iter().map(|x| x.to_f32()).collect()),
             HostData::U8(v) => Cow::Owned(v.iter().map(|&x| x as f32).collect()),
             HostData::I32(v) => Cow::Owned(v.iter().map(|&x| x as f32).collect()),
+            HostData::F64(v) => Cow::Owned(v.iter().map(|&x| x as f32).collect()),
+        }
+    }
+
+    /// The values as f64, borrowed when stored as f64 and converted otherwise.
+    pub fn as_f64(&self) -> std::borrow::Cow<'_, [f64]> {
+        use std::borrow::Cow;
+        match &self.data {
+            HostData::F64(v) => Cow::Borrowed(v),
+            HostData::F32(v) => Cow::Owned(v.iter().map(|&x| x as f64).collect()),
+            HostData::F16(v) => Cow::Owned(v.iter().map(|x| x.to_f64()).collect()),
+            HostData::U8(v) => Cow::Owned(v.iter().map(|&x| x as f64).collect()),
+            HostData::I32(v) => Cow::Owned(v.iter().map(|&x| x as f64).collect()),
         }
     }
 
@@ -239,6 +269,7 @@ impl Tensor {
         }
         let values = self.as_f32();
         let data = match dtype {
+            DType::F64 => HostData::F64(self.as_f64().into_owned()),
             DType::F32 => HostData::F32(values.into_owned()),
             DType::F16 => HostData::F16(values.iter().map(|&v| f16::from_f32(v)).collect()),
             DType::U8 => HostData::U8(values.iter().map(|&v| v as u8).collect()),
@@ -269,6 +300,7 @@ impl Tensor {
             HostData::F16(v) => v.iter().map(|x| x.to_f64()).sum(),
             HostData::U8(v) => v.iter().map(|&x| x as f64).sum(),
             HostData::I32(v) => v.iter().map(|&x| x as f64).sum(),
+            HostData::F64(v) => v.iter().sum(),
         }
     }
 
