@@ -68,11 +68,20 @@ pub fn fixture_dir() -> Option<PathBuf> {
         .filter(|p| !p.as_os_str().is_empty())
 }
 
-/// The manifest of `ENAMEL_FIXTURES`, or `None` after printing that `test` was skipped.
+/// Tells the person running the tests that `test` did not run, and why. Written straight to
+/// stderr: the test harness captures `println!`/`eprintln!` of passing tests, and a skip that
+/// nobody sees is no better than a test that cannot fail.
+pub fn report_skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
+}
+
+/// The manifest of `ENAMEL_FIXTURES`, or `None` after reporting that `test` was skipped.
 pub fn manifest_or_skip(test: &str) -> Option<Manifest> {
     let Some(dir) = fixture_dir() else {
-        println!(
-            "skipped {test}: ENAMEL_FIXTURES is not set (e.g. ENAMEL_FIXTURES=../shared/fixtures)"
+        report_skip(
+            test,
+            "ENAMEL_FIXTURES is not set (e.g. ENAMEL_FIXTURES=../shared/fixtures)",
         );
         return None;
     };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use enamel::autograd::Tape;
 use enamel::backend::Cpu;
-use enamel::fixtures::{manifest_or_skip, Case};
+use enamel::fixtures::{manifest_or_skip, Case, Tolerance};
 use enamel::nn::checkpoint;
 use enamel::nn::{UNet, UNetConfig};
 use enamel::ops::dice::{dice_binary, dice_categorical};
@@ -102,13 +102,20 @@ fn checkpoint_round_trip_keeps_every_value() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-fn tensor_f32(case: &Case, name: &str) -> Tensor {
-    Tensor::from_f32(case.shape(name), case.f32(name)).unwrap()
+fn tensor(case: &Case, name: &str, dtype: DType) -> Tensor {
+    Tensor::from_f64(case.shape(name), case.f64(name).to_vec())
+        .unwrap()
+        .into_dtype(dtype)
 }
 
 /// One training-mode forward + loss + backward, then eval-mode logits, compared tensor by
-/// tensor with the float64 reference under the case's f32 tolerance.
-fn check_unet_case(case: &Case) -> Vec<String> {
+/// tensor with the float64 reference. With `DType::F64` (the CPU reference mode) every tensor
+/// must meet the case's f64 tolerance. With `DType::F32` the forward tensors must meet the f32
+/// tolerance; the parameter gradients get 5% of their largest magnitude instead, because one
+/// pre-ReLU value within f32 rounding of zero can flip its mask against the f64 reference
+/// (seen in unet_A: a conv output of 4.5e-7) and move a whole channel's gradient by a few
+/// percent — a real error in an op moves it by far more.
+fn check_unet_case(case: &Case, dtype: DType) -> Vec<String> {
     let p = &case.meta.params;
     let get = |k: &str| p[k].as_u64().unwrap() as usize;
     let cfg = config(
@@ -118,6 +125,7 @@ fn check_unet_case(case: &Case) -> Vec<String> {
         get("start_filters"),
     );
     let mut net = UNet::new(cfg, 0).unwrap();
+    net.cast_parameters(dtype);
     let bytes = std::fs::read(
         enamel::fixtures::fixture_dir()
             .unwrap()
@@ -144,54 +152,72 @@ fn check_unet_case(case: &Case) -> Vec<String> {
 
     let backend = Arc::new(Cpu::new());
     let mut tape = Tape::new(backend.clone());
-    let x = tape.leaf(tensor_f32(case, "x"), false);
-    let fwd = net.forward(&mut tape, x, true, DType::F32).unwrap();
+    let x = tape.leaf(tensor(case, "x", dtype), false);
+    let fwd = net.forward(&mut tape, x, true, dtype).unwrap();
     let loss = if p["loss"] == "binary" {
-        dice_binary(&mut tape, fwd.logits, &tensor_f32(case, "target")).unwrap()
+        dice_binary(&mut tape, fwd.logits, &tensor(case, "target", dtype)).unwrap()
     } else {
         let (shape, labels) = case.get("labels").unwrap();
         let labels = Tensor::from_u8(shape, labels.iter().map(|&v| v as u8).collect()).unwrap();
         dice_categorical(&mut tape, fwd.logits, &labels).unwrap()
     };
 
-    let mut failures = Vec::new();
-    let mut check = |name: &str, got: &[f32]| {
-        if let Err(e) = case.check_f32(name, got) {
-            failures.push(e);
+    let strict = if dtype == DType::F64 {
+        case.meta.tolerance.f64
+    } else {
+        case.meta.tolerance.f32
+    };
+    let gradient_tol = if dtype == DType::F64 {
+        strict
+    } else {
+        Tolerance {
+            rtol: 0.0,
+            atol_rel: 0.05,
+            atol_abs: 0.0,
         }
     };
-    check("logits", &tape.value(fwd.logits).to_f32_vec());
-    check("loss", &tape.value(loss).to_f32_vec());
+    let mut failures = Vec::new();
+    let mut check = |name: &str, got: &Tensor, tol: Tolerance| {
+        if let Err(e) = case.check_with(name, &got.as_f64(), tol) {
+            failures.push(format!("[{}] {e}", dtype.name()));
+        }
+    };
+    check("logits", tape.value(fwd.logits), strict);
+    check("loss", tape.value(loss), strict);
     for (name, var) in &fwd.activations {
         if case.tensors.contains_key(name) {
-            check(name, &tape.value(*var).to_f32_vec());
+            check(name, tape.value(*var), strict);
         }
     }
 
     tape.retain_grad(fwd.logits);
-    let mut grads = tape.backward(loss, Tensor::scalar(1.0)).unwrap();
+    let seed = Tensor::from_f64(&[1], vec![1.0])
+        .unwrap()
+        .into_dtype(tape.value(loss).dtype());
+    let mut grads = tape.backward(loss, seed).unwrap();
     check(
         "dlogits",
-        &grads.take(fwd.logits).expect("retained").to_f32_vec(),
+        &grads.take(fwd.logits).expect("retained"),
+        strict,
     );
     for (name, var) in &fwd.params {
         let g = grads
             .take(*var)
             .unwrap_or_else(|| panic!("no gradient for {name}"));
-        check(&format!("grad.{name}"), &g.to_f32_vec());
+        check(&format!("grad.{name}"), &g, gradient_tol);
     }
     for (name, slot) in net.state_mut() {
         let key = format!("after.{name}");
         if case.tensors.contains_key(&key) && !slot.is_parameter() {
-            let got: Vec<f32> = slot.values().iter().map(|&v| v as f32).collect();
-            check(&key, &got);
+            let got = Tensor::from_f64(&[slot.values().len()], slot.values()).unwrap();
+            check(&key, &got, strict);
         }
     }
 
     let mut eval_tape = Tape::no_grad(backend);
-    let x = eval_tape.leaf(tensor_f32(case, "x"), false);
-    let eval = net.forward(&mut eval_tape, x, false, DType::F32).unwrap();
-    check("logits_eval", &eval_tape.value(eval.logits).to_f32_vec());
+    let x = eval_tape.leaf(tensor(case, "x", dtype), false);
+    let eval = net.forward(&mut eval_tape, x, false, dtype).unwrap();
+    check("logits_eval", eval_tape.value(eval.logits), strict);
     failures
 }
 
@@ -204,7 +230,8 @@ fn unet_training_step_matches_pytorch() {
     let mut ran = 0;
     for meta in manifest.cases(&["unet3d_train_step"]) {
         let case = manifest.open(meta).unwrap();
-        failures.extend(check_unet_case(&case));
+        failures.extend(check_unet_case(&case, DType::F64));
+        failures.extend(check_unet_case(&case, DType::F32));
         ran += 1;
     }
     assert!(ran > 0, "the manifest lists no unet3d_train_step case");

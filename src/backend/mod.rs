@@ -3,7 +3,9 @@
 //! this trait, so a network runs unchanged on any backend.
 //!
 //! Tensors may be stored as f32 or f16; every method computes in f32 and returns its result in
-//! the storage type of its main input (gradients of parameters are always f32).
+//! the storage type of its main input (gradients of parameters are always f32). The `cpu`
+//! backend also accepts f64 storage and then computes in f64: its reference mode, checked
+//! against the float64 PyTorch fixtures.
 
 mod cpu;
 pub mod device;
@@ -99,7 +101,7 @@ pub trait Backend: Send + Sync {
         x: &Tensor,
         gamma: &Tensor,
         beta: &Tensor,
-        running: &RunningStats<f32>,
+        running: &RunningStats<f64>,
         eps: f32,
     ) -> Result<Tensor>;
     /// Gradients of x, gamma and beta after a training-mode forward (the batch statistics
@@ -118,7 +120,7 @@ pub trait Backend: Send + Sync {
         x: &Tensor,
         gy: &Tensor,
         gamma: &Tensor,
-        running: &RunningStats<f32>,
+        running: &RunningStats<f64>,
         eps: f32,
     ) -> Result<(Tensor, Tensor, Tensor)>;
 
@@ -149,10 +151,10 @@ pub trait Backend: Send + Sync {
     fn split(&self, y: &Tensor, channels_a: usize) -> Result<(Tensor, Tensor)>;
 
     /// Sigmoid + binary Dice over the whole batch: the loss and d loss / d logits.
-    fn dice_binary(&self, logits: &Tensor, target: &Tensor) -> Result<(f32, Tensor)>;
+    fn dice_binary(&self, logits: &Tensor, target: &Tensor) -> Result<(f64, Tensor)>;
     /// Softmax + categorical Dice averaged over the classes present in `labels` (u8, N,D,H,W):
     /// the loss and d loss / d logits.
-    fn dice_categorical(&self, logits: &Tensor, labels: &Tensor) -> Result<(f32, Tensor)>;
+    fn dice_categorical(&self, logits: &Tensor, labels: &Tensor) -> Result<(f64, Tensor)>;
 
     /// `a + b`, elementwise (gradient accumulation).
     fn add(&self, a: &Tensor, b: &Tensor) -> Result<Tensor>;

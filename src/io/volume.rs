@@ -135,8 +135,8 @@ impl Volume {
     pub fn index_to_world(&self, index: [f64; 3]) -> [f64; 3] {
         let mut world = self.origin;
         for (r, w) in world.iter_mut().enumerate() {
-            for c in 0..3 {
-                *w += self.direction[r][c] * self.spacing[c] * index[c];
+            for (c, x) in index.iter().enumerate() {
+                *w += self.direction[r][c] * self.spacing[c] * x;
             }
         }
         world

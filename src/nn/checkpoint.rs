@@ -131,10 +131,14 @@ pub fn load_state(
         })?;
         match slot {
             Slot::Tensor(t) => {
-                let v = values.iter().map(|&x| x as f32).collect();
-                *t = Tensor::from_f32(&expected, v).expect("shape checked above");
+                // Keep the parameter's storage type (f32 master weights, or f64 in the
+                // reference mode).
+                let dtype = t.dtype();
+                *t = Tensor::from_f64(&expected, values)
+                    .expect("shape checked above")
+                    .into_dtype(dtype);
             }
-            Slot::Floats(f) => *f = values.iter().map(|&x| x as f32).collect(),
+            Slot::Floats(f) => *f = values,
             Slot::Count(c) => *c = values[0] as i64,
         }
     }

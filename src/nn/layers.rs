@@ -91,7 +91,7 @@ impl Conv {
 pub struct Norm {
     pub weight: Tensor,
     pub bias: Tensor,
-    pub running: RunningStats<f32>,
+    pub running: RunningStats<f64>,
 }
 
 impl Norm {

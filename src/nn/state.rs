@@ -2,12 +2,12 @@
 
 use super::layers::{Conv, Norm};
 use super::unet::UNet;
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 
 /// One entry of the state: a parameter tensor, a BN statistics vector, or a batch counter.
 pub enum Slot<'a> {
     Tensor(&'a mut Tensor),
-    Floats(&'a mut Vec<f32>),
+    Floats(&'a mut Vec<f64>),
     Count(&'a mut i64),
 }
 
@@ -24,8 +24,8 @@ impl Slot<'_> {
     /// The values as f64 (the counter as one value).
     pub fn values(&self) -> Vec<f64> {
         match self {
-            Slot::Tensor(t) => t.as_f32().iter().map(|&v| v as f64).collect(),
-            Slot::Floats(v) => v.iter().map(|&v| v as f64).collect(),
+            Slot::Tensor(t) => t.as_f64().into_owned(),
+            Slot::Floats(v) => v.to_vec(),
             Slot::Count(c) => vec![**c as f64],
         }
     }
@@ -90,6 +90,14 @@ impl UNet {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Stores every parameter as `dtype`: f32 (the master weights of training) or f64 (the
+    /// CPU reference mode, to compare with float64 references).
+    pub fn cast_parameters(&mut self, dtype: DType) {
+        for (_, t) in self.parameters_mut() {
+            *t = t.to_dtype(dtype);
+        }
     }
 
     /// Names of every state entry, in order.

@@ -30,7 +30,7 @@ pub fn batch_norm(
     x: Var,
     gamma: Var,
     beta: Var,
-    running: &mut RunningStats<f32>,
+    running: &mut RunningStats<f64>,
     training: bool,
     config: BatchNormConfig,
 ) -> Result<Var> {
@@ -77,7 +77,7 @@ enum Saved {
     /// Training mode: the batch's own, which depend on x.
     Batch(BatchStats),
     /// Eval mode: the running statistics, constants for backward.
-    Running(RunningStats<f32>),
+    Running(RunningStats<f64>),
 }
 
 /// Saved for backward: the input, gamma, and the statistics that normalised it.

@@ -52,7 +52,7 @@ impl Conv3dShape {
         if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
             return invalid(format!("{name} is 0; every size must be at least 1"));
         }
-        if self.k % 2 == 0 {
+        if self.k.is_multiple_of(2) {
             return invalid(format!(
                 "kernel size k = {} is even; it must be odd (1, 3, ...)",
                 self.k

@@ -1,6 +1,7 @@
 //! Test helpers shared by the convolution tests: seeded values, the tolerance rule of the
 //! fixtures, and a small reader for the PyTorch fixture cases.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -71,7 +72,11 @@ pub(crate) fn assert_close(what: &str, got: &[f64], want: &[f64], tol: Tolerance
         .enumerate()
         .filter(|(_, (g, w))| {
             let bound = tol.rtol * w.abs() + tol.atol_rel * scale + tol.atol_abs;
-            !((*g - *w).abs() <= bound)
+            // NaN compares as None and fails.
+            !matches!(
+                (*g - *w).abs().partial_cmp(&bound),
+                Some(Ordering::Less | Ordering::Equal)
+            )
         })
         .map(|(i, (g, w))| format!("[{i}] got {g:e} want {w:e}"))
         .collect();

@@ -111,6 +111,9 @@ fn matches_the_definition_on_odd_shapes() {
         shape(1, 4, 2, [3, 5, 5], 5, 2),
         // Enough input channels that one image splits into several tiles of whole rows.
         shape(2, 20, 6, [3, 17, 19], 3, 1),
+        // Deep enough that slabs of several output planes share their unfolded input planes.
+        shape(1, 2, 3, [41, 9, 10], 3, 1),
+        shape(1, 3, 2, [23, 4, 5], 3, 2),
     ];
     for (i, s) in shapes.iter().enumerate() {
         s.validate().unwrap();

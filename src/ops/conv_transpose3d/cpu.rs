@@ -11,7 +11,7 @@ use crate::ops::Real;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-/// Elements of one tile's column matrix (384 KiB in f32), as in the correlation tiles.
+/// Elements of one tile's column matrix (384 KiB in f32, well inside L2).
 const TILE_COL_ELEMS: usize = 96 * 1024;
 
 /// `gy ⋆ weight`: the correlation whose input gradient is this op's forward pass.
@@ -161,11 +161,11 @@ fn scatter<T: Real>(
                         // other rows (disjoint footprints) or other images (one task each).
                         let dst =
                             unsafe { std::slice::from_raw_parts_mut(y.get().add(row_start), ow) };
-                        for i in lo..hi {
+                        for (i, &v) in src.iter().enumerate().take(hi).skip(lo) {
                             let j = ((i * st) as isize + offset_w) as usize;
                             match b {
-                                Some(b) => dst[j] = src[i] + b,
-                                None => dst[j] += src[i],
+                                Some(b) => dst[j] = v + b,
+                                None => dst[j] += v,
                             }
                         }
                     }

@@ -3,18 +3,16 @@ use crate::ops::conv3d::test_support::{
     assert_close, fixture_cases, to_f32, to_f64, values, Tolerance,
 };
 
-/// n, cin, cout, input [d, h, w], k, stride, pad, output_padding.
+/// n, cin, cout, input [d, h, w], [k, stride, pad, output_padding].
 fn shape(
     n: usize,
     cin: usize,
     cout: usize,
     dhw: [usize; 3],
-    k: usize,
-    stride: usize,
-    pad: usize,
-    output_padding: usize,
+    kspo: [usize; 4],
 ) -> ConvTranspose3dShape {
     let [d, h, w] = dhw;
+    let [k, stride, pad, output_padding] = kspo;
     ConvTranspose3dShape {
         n,
         cin,
@@ -130,17 +128,19 @@ fn compare(what: &str, got: &Passes, want: &Passes, tol: Tolerance) {
 fn matches_the_definition() {
     let shapes = [
         // The U-Net's upsampling, on odd sizes, and with one input channel.
-        shape(2, 3, 4, [3, 5, 7], 2, 2, 0, 0),
-        shape(1, 1, 5, [1, 3, 2], 2, 2, 0, 0),
+        shape(2, 3, 4, [3, 5, 7], [2, 2, 0, 0]),
+        shape(1, 1, 5, [1, 3, 2], [2, 2, 0, 0]),
         // k == stride with output_padding: the last planes hold only the bias.
-        shape(1, 3, 2, [2, 3, 4], 2, 2, 0, 1),
+        shape(1, 3, 2, [2, 3, 4], [2, 2, 0, 1]),
         // Overlapping footprints, cropping, output_padding, kernel smaller than stride.
-        shape(2, 3, 2, [3, 4, 5], 3, 2, 1, 1),
-        shape(1, 2, 3, [4, 3, 5], 3, 1, 1, 0),
-        shape(1, 2, 2, [3, 3, 4], 4, 3, 2, 2),
-        shape(1, 3, 2, [2, 4, 3], 1, 2, 0, 1),
+        shape(2, 3, 2, [3, 4, 5], [3, 2, 1, 1]),
+        shape(1, 2, 3, [4, 3, 5], [3, 1, 1, 0]),
+        shape(1, 2, 2, [3, 3, 4], [4, 3, 2, 2]),
+        shape(1, 3, 2, [2, 4, 3], [1, 2, 0, 1]),
+        // Deep enough that the strided gradient correlation unfolds slabs of several planes.
+        shape(1, 2, 3, [21, 3, 4], [3, 2, 1, 1]),
         // Enough channels that one image splits into several tiles.
-        shape(2, 40, 24, [4, 6, 9], 2, 2, 0, 0),
+        shape(2, 40, 24, [4, 6, 9], [2, 2, 0, 0]),
     ];
     for (i, s) in shapes.iter().enumerate() {
         s.validate().unwrap();
@@ -178,8 +178,8 @@ fn matches_the_definition() {
 #[test]
 fn gradients_match_finite_differences() {
     for (i, s) in [
-        shape(2, 2, 3, [2, 3, 2], 2, 2, 0, 0),
-        shape(1, 2, 2, [2, 3, 3], 3, 2, 1, 1),
+        shape(2, 2, 3, [2, 3, 2], [2, 2, 0, 0]),
+        shape(1, 2, 2, [2, 3, 3], [3, 2, 1, 1]),
     ]
     .iter()
     .enumerate()
@@ -229,10 +229,13 @@ fn gradients_match_finite_differences() {
 
 #[test]
 fn impossible_shapes_are_errors() {
-    let good = shape(1, 4, 2, [3, 5, 7], 2, 2, 0, 0);
+    let good = shape(1, 4, 2, [3, 5, 7], [2, 2, 0, 0]);
     good.validate().unwrap();
     assert_eq!(good.out_dims(), [6, 10, 14]);
-    assert_eq!(shape(1, 1, 1, [3, 3, 3], 3, 2, 1, 1).out_dims(), [6, 6, 6]);
+    assert_eq!(
+        shape(1, 1, 1, [3, 3, 3], [3, 2, 1, 1]).out_dims(),
+        [6, 6, 6]
+    );
 
     let cases = [
         (

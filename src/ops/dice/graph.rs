@@ -3,12 +3,16 @@
 
 use crate::autograd::{BackwardOp, Tape, Var};
 use crate::backend::Backend;
-use crate::tensor::{Result, Tensor, TensorError};
+use crate::tensor::{DType, Result, Tensor, TensorError};
 
 /// Sigmoid + binary Dice over the whole batch; `target` is a 0/1 tensor shaped like `logits`.
 pub fn dice_binary(tape: &mut Tape, logits: Var, target: &Tensor) -> Result<Var> {
     let (loss, dlogits) = tape.backend().dice_binary(tape.value(logits), target)?;
-    Ok(tape.record(Tensor::scalar(loss), &[logits], || DiceBackward { dlogits }))
+    Ok(
+        tape.record(loss_tensor(loss, &dlogits), &[logits], || DiceBackward {
+            dlogits,
+        }),
+    )
 }
 
 /// Softmax + categorical Dice averaged over the classes present in `labels` (u8 N,D,H,W).
@@ -16,7 +20,19 @@ pub fn dice_categorical(tape: &mut Tape, logits: Var, labels: &Tensor) -> Result
     let (loss, dlogits) = tape
         .backend()
         .dice_categorical(tape.value(logits), labels)?;
-    Ok(tape.record(Tensor::scalar(loss), &[logits], || DiceBackward { dlogits }))
+    Ok(
+        tape.record(loss_tensor(loss, &dlogits), &[logits], || DiceBackward {
+            dlogits,
+        }),
+    )
+}
+
+/// The loss as a one-element tensor: f64 in the CPU reference mode, f32 otherwise.
+fn loss_tensor(loss: f64, dlogits: &Tensor) -> Tensor {
+    match dlogits.dtype() {
+        DType::F64 => Tensor::from_f64(&[1], vec![loss]).expect("one value"),
+        _ => Tensor::scalar(loss as f32),
+    }
 }
 
 /// Saved for backward: d loss / d logits.
@@ -35,7 +51,7 @@ impl BackwardOp for DiceBackward {
         gy: &Tensor,
         _: &[bool],
     ) -> Result<Vec<Option<Tensor>>> {
-        let scale = match gy.as_f32().as_ref() {
+        let scale = match gy.as_f64().as_ref() {
             [s] => *s,
             _ => {
                 return Err(TensorError::Invalid {
@@ -44,6 +60,6 @@ impl BackwardOp for DiceBackward {
                 })
             }
         };
-        Ok(vec![Some(backend.scale(&self.dlogits, scale)?)])
+        Ok(vec![Some(backend.scale(&self.dlogits, scale as f32)?)])
     }
 }
