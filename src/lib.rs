@@ -10,6 +10,7 @@
 pub mod autograd;
 pub mod backend;
 pub mod fixtures;
+pub mod infer;
 pub mod io;
 pub mod launch;
 pub mod nn;
@@ -19,5 +20,6 @@ pub mod phantom;
 pub mod preprocess;
 pub mod rng;
 pub mod tensor;
+pub mod train;
 
 pub use tensor::{DType, Tensor, TensorError};

@@ -143,6 +143,7 @@ pub fn load_state(
         }
     }
 
+    available.retain(|name, _| !name.starts_with(TRAINING_PREFIX));
     if strict && !available.is_empty() {
         let mut names: Vec<String> = available.into_keys().collect();
         names.sort();
@@ -154,11 +155,24 @@ pub fn load_state(
     Ok(())
 }
 
+/// Names of tensors that a checkpoint may carry beside the network (training state), which
+/// loading the network ignores.
+pub const TRAINING_PREFIX: &str = "optim.";
+
 /// The network's state as safetensors bytes: f32 tensors, i64 batch counters, and the
 /// configuration (plus `extra` pairs) in the metadata.
 pub fn state_bytes(net: &UNet, extra: &[(String, String)]) -> Vec<u8> {
+    state_bytes_with(net, &[], extra)
+}
+
+/// As [`state_bytes`], with more f32 tensors (named under [`TRAINING_PREFIX`]).
+pub fn state_bytes_with(
+    net: &UNet,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    extra: &[(String, String)],
+) -> Vec<u8> {
     let mut net = net.clone();
-    let entries: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = net
+    let mut entries: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = net
         .state_mut()
         .into_iter()
         .map(|(name, slot)| {
@@ -176,6 +190,10 @@ pub fn state_bytes(net: &UNet, extra: &[(String, String)]) -> Vec<u8> {
             }
         })
         .collect();
+    for (name, shape, values) in tensors {
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        entries.push((name.clone(), Dtype::F32, shape.clone(), bytes));
+    }
     let views: Vec<(String, TensorView<'_>)> = entries
         .iter()
         .map(|(name, dtype, shape, bytes)| {
@@ -258,4 +276,28 @@ pub fn load(path: &Path, config: Option<UNetConfig>) -> Result<(UNet, HashMap<St
     })?;
     load_state(&mut net, &tensors, "", path, true)?;
     Ok((net, metadata))
+}
+
+/// The f32 tensors of a checkpoint whose names start with [`TRAINING_PREFIX`].
+pub fn load_training_tensors(path: &Path) -> Result<HashMap<String, Vec<f32>>> {
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let tensors = SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut out = HashMap::new();
+    for (name, view) in tensors.tensors() {
+        if name.starts_with(TRAINING_PREFIX) {
+            let values = to_f64(&view).ok_or_else(|| CheckpointError::Dtype {
+                path: path.to_path_buf(),
+                name: name.clone(),
+                dtype: format!("{:?}", view.dtype()),
+            })?;
+            out.insert(name, values.into_iter().map(|v| v as f32).collect());
+        }
+    }
+    Ok(out)
 }

@@ -6,8 +6,16 @@
 //! That is right for testing kernels and launches on the emulator; on a real GPU the tensors
 //! should stay resident in device memory (a device storage variant of `Tensor`).
 
+mod allocator;
+pub mod conv;
+mod kernels;
+mod loss;
 mod memory;
+mod norm;
+mod ops;
+mod optim;
 
+pub use allocator::{CachingAllocator, MemoryStats};
 pub use memory::RawBuffer;
 
 use std::sync::Arc;
@@ -86,20 +94,40 @@ pub(crate) fn launch_error(op: &'static str, e: LaunchError) -> TensorError {
     }
 }
 
-/// The device backend: kernels on a [`DeviceApi`].
+/// The device backend: kernels on a [`DeviceApi`], memory through a [`CachingAllocator`].
 #[derive(Clone)]
 pub struct Device {
     api: Arc<dyn DeviceApi>,
+    allocator: CachingAllocator,
 }
 
 impl Device {
+    /// A device with no memory budget.
     pub fn new(api: Arc<dyn DeviceApi>) -> Self {
-        Device { api }
+        Device::with_budget(api, None)
+    }
+
+    /// A device that holds at most `budget` bytes of device memory (in use plus cached).
+    pub fn with_budget(api: Arc<dyn DeviceApi>, budget: Option<usize>) -> Self {
+        Device {
+            api,
+            allocator: CachingAllocator::new(budget),
+        }
     }
 
     /// The emulator: the CUDA kernels compiled for this CPU.
     pub fn emu() -> Self {
         Device::new(Arc::new(EmuDevice::default()))
+    }
+
+    /// Bytes in use, cached and at the peak, and the budget.
+    pub fn memory_stats(&self) -> MemoryStats {
+        self.allocator.stats()
+    }
+
+    /// Returns the cached (freed) buffers to the device.
+    pub fn release_cached_memory(&self) {
+        self.allocator.release_cached();
     }
 
     pub fn api(&self) -> &dyn DeviceApi {
@@ -109,7 +137,13 @@ impl Device {
     /// Uninitialised device memory for `shape` values stored as `dtype`.
     pub fn alloc(&self, op: &'static str, shape: &[usize], dtype: DType) -> Result<DeviceTensor> {
         let bytes = crate::tensor::numel(shape)? * dtype.size();
-        let buffer = self.api.alloc(bytes).map_err(|e| launch_error(op, e))?;
+        let buffer = self
+            .allocator
+            .alloc(self.api.as_ref(), bytes)
+            .map_err(|e| TensorError::Invalid {
+                op,
+                message: e.to_string(),
+            })?;
         Ok(DeviceTensor {
             shape: shape.to_vec(),
             dtype,
