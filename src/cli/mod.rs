@@ -1,7 +1,10 @@
 //! The `enamel` command line: one file per subcommand.
 
+mod demo;
+mod device;
 mod info;
 mod phantom;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +29,10 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Generate a synthetic jaw phantom with exact tooth labels.
     Phantom(phantom::PhantomArgs),
+    /// Train one stage of the cascade (binary teeth, or tooth categories).
+    Train(train::TrainArgs),
+    /// Phantoms → train both stages briefly → segment a held-out phantom → Dice per class.
+    Demo(demo::DemoArgs),
 }
 
 pub fn init_logging(verbose: u8) {
@@ -46,5 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info(args) => info::run(args),
         Command::Phantom(args) => phantom::run(args),
+        Command::Train(args) => train::run_command(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

@@ -94,6 +94,14 @@ impl Array3 {
         v
     }
 
+    /// A label map (values rounded to the nearest integer in 0..=255) with `like`'s geometry.
+    pub fn into_volume_u8(self, like: &Volume) -> Volume {
+        let labels = self.data.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect();
+        let mut v = like.with_voxels(Voxels::U8(labels));
+        v.sizes = self.sizes;
+        v
+    }
+
     pub fn len(&self) -> usize {
         self.data.len()
     }
