@@ -16,6 +16,68 @@ fn filled(len: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
+/// One layer's passes, each with its slices: x, weight, bias, y for the forward; gy, weight,
+/// dx for the input gradient; x, gy, dweight, dbias for the weight gradient.
+struct Passes<F, I, W> {
+    forward: F,
+    backward_input: I,
+    backward_weight: W,
+}
+
+/// The passes of the CPU module `$cpu` (conv3d or conv_transpose3d) on the shape `$s`.
+macro_rules! passes {
+    ($cpu:ident, $s:expr) => {
+        Passes {
+            forward: |x: &[f32], wt: &[f32], b: &[f32], y: &mut [f32]| {
+                $cpu::forward($s, x, wt, Some(b), y)
+            },
+            backward_input: |gy: &[f32], wt: &[f32], dx: &mut [f32]| {
+                $cpu::backward_input($s, gy, wt, dx)
+            },
+            backward_weight: |x: &[f32], gy: &[f32], dw: &mut [f32], db: &mut [f32]| {
+                $cpu::backward_weight($s, x, gy, dw, Some(db))
+            },
+        }
+    };
+}
+
+/// Times the three passes of a layer with `lens` = [x, weight, bias, y] values.
+fn bench_layer<F, I, W>(
+    c: &mut Criterion,
+    group: String,
+    flops: f64,
+    lens: [usize; 4],
+    seconds: u64,
+    passes: Passes<F, I, W>,
+) where
+    F: Fn(&[f32], &[f32], &[f32], &mut [f32]),
+    I: Fn(&[f32], &[f32], &mut [f32]),
+    W: Fn(&[f32], &[f32], &mut [f32], &mut [f32]),
+{
+    let [x_len, weight_len, cout, y_len] = lens;
+    let x = filled(x_len, 1);
+    let weight = filled(weight_len, 2);
+    let bias = filled(cout, 3);
+    let gy = filled(y_len, 4);
+    let (mut y, mut dx) = (vec![0.0; gy.len()], vec![0.0; x.len()]);
+    let (mut dweight, mut dbias) = (vec![0.0; weight.len()], vec![0.0; cout]);
+
+    let mut group = c.benchmark_group(group);
+    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(seconds));
+    group.throughput(Throughput::Elements(flops as u64));
+    group.bench_function("forward", |b| {
+        b.iter(|| (passes.forward)(&x, &weight, &bias, &mut y))
+    });
+    group.bench_function("backward_input", |b| {
+        b.iter(|| (passes.backward_input)(&gy, &weight, &mut dx))
+    });
+    group.bench_function("backward_weight", |b| {
+        b.iter(|| (passes.backward_weight)(&x, &gy, &mut dweight, &mut dbias))
+    });
+    group.finish();
+}
+
 fn conv3d(c: &mut Criterion, cin: usize, cout: usize, [d, h, w]: [usize; 3], k: usize) {
     let s = Conv3dShape {
         n: 1,
@@ -28,27 +90,9 @@ fn conv3d(c: &mut Criterion, cin: usize, cout: usize, [d, h, w]: [usize; 3], k: 
         pad: k / 2,
     };
     s.validate().expect("bench shape");
-    let x = filled(s.input_len().unwrap(), 1);
-    let weight = filled(s.weight_len().unwrap(), 2);
-    let bias = filled(cout, 3);
-    let gy = filled(s.output_len().unwrap(), 4);
-    let (mut y, mut dx) = (vec![0.0; gy.len()], vec![0.0; x.len()]);
-    let (mut dweight, mut dbias) = (vec![0.0; weight.len()], vec![0.0; cout]);
-
-    let mut group = c.benchmark_group(format!("conv3d_k{k}_{cin}to{cout}_{d}x{h}x{w}"));
-    group.sample_size(10).warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(4));
-    group.throughput(Throughput::Elements(s.forward_flops() as u64));
-    group.bench_function("forward", |b| {
-        b.iter(|| conv::forward(&s, &x, &weight, Some(&bias), &mut y))
-    });
-    group.bench_function("backward_input", |b| {
-        b.iter(|| conv::backward_input(&s, &gy, &weight, &mut dx))
-    });
-    group.bench_function("backward_weight", |b| {
-        b.iter(|| conv::backward_weight(&s, &x, &gy, &mut dweight, Some(&mut dbias)))
-    });
-    group.finish();
+    let lens = [s.input_len(), s.weight_len(), Some(cout), s.output_len()].map(Option::unwrap);
+    let group = format!("conv3d_k{k}_{cin}to{cout}_{d}x{h}x{w}");
+    bench_layer(c, group, s.forward_flops(), lens, 4, passes!(conv, &s));
 }
 
 fn conv_transpose3d(c: &mut Criterion, cin: usize, cout: usize, [d, h, w]: [usize; 3]) {
@@ -65,27 +109,9 @@ fn conv_transpose3d(c: &mut Criterion, cin: usize, cout: usize, [d, h, w]: [usiz
         output_padding: 0,
     };
     s.validate().expect("bench shape");
-    let x = filled(s.input_len().unwrap(), 1);
-    let weight = filled(s.weight_len().unwrap(), 2);
-    let bias = filled(cout, 3);
-    let gy = filled(s.output_len().unwrap(), 4);
-    let (mut y, mut dx) = (vec![0.0; gy.len()], vec![0.0; x.len()]);
-    let (mut dweight, mut dbias) = (vec![0.0; weight.len()], vec![0.0; cout]);
-
-    let mut group = c.benchmark_group(format!("conv_transpose3d_k2s2_{cin}to{cout}_{d}x{h}x{w}"));
-    group.sample_size(10).warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(3));
-    group.throughput(Throughput::Elements(s.forward_flops() as u64));
-    group.bench_function("forward", |b| {
-        b.iter(|| conv_t::forward(&s, &x, &weight, Some(&bias), &mut y))
-    });
-    group.bench_function("backward_input", |b| {
-        b.iter(|| conv_t::backward_input(&s, &gy, &weight, &mut dx))
-    });
-    group.bench_function("backward_weight", |b| {
-        b.iter(|| conv_t::backward_weight(&s, &x, &gy, &mut dweight, Some(&mut dbias)))
-    });
-    group.finish();
+    let lens = [s.input_len(), s.weight_len(), Some(cout), s.output_len()].map(Option::unwrap);
+    let group = format!("conv_transpose3d_k2s2_{cin}to{cout}_{d}x{h}x{w}");
+    bench_layer(c, group, s.forward_flops(), lens, 3, passes!(conv_t, &s));
 }
 
 fn net_a_layers(c: &mut Criterion) {

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::ops::Real;
+
 #[derive(Debug, Error)]
 pub enum FixtureError {
     #[error("{path}: {source}")]
@@ -86,6 +88,43 @@ pub fn fixture_dir() -> Option<PathBuf> {
 pub fn report_skip(test: &str, why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
+}
+
+/// The outcome of comparing one tensor with its reference: `Err` describes the mismatches.
+pub type Check = Result<(), String>;
+
+/// Runs every case of `ops` through `in_f64` and `in_f32` (typically one generic function
+/// instantiated twice) and panics listing every mismatch the runs return. Reports a skip when
+/// `ENAMEL_FIXTURES` is unset; fails when the set holds no case of these ops.
+pub fn run_cases(
+    test: &str,
+    ops: &[&str],
+    in_f64: impl Fn(&Case) -> Vec<Check>,
+    in_f32: impl Fn(&Case) -> Vec<Check>,
+) {
+    let Some(manifest) = manifest_or_skip(test) else {
+        return;
+    };
+    let mut names = Vec::new();
+    let mut failures = Vec::new();
+    for meta in manifest.cases(ops) {
+        let case = manifest
+            .open(meta)
+            .unwrap_or_else(|e| panic!("{test}: {e}"));
+        let checks = in_f64(&case).into_iter().chain(in_f32(&case));
+        failures.extend(checks.filter_map(Result::err));
+        names.push(meta.name.as_str());
+    }
+    assert!(
+        !names.is_empty(),
+        "{test}: the fixture set holds no case of {ops:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{test}: fixture mismatches:\n{}",
+        failures.join("\n")
+    );
+    println!("{test}: fixture cases passed in f64 and f32: {names:?}");
 }
 
 /// The manifest of `ENAMEL_FIXTURES`, or `None` after reporting that `test` was skipped.
@@ -177,8 +216,30 @@ impl Case {
         })
     }
 
+    /// Whether the case holds a tensor `name` (some tensors are optional, e.g. a bias).
+    pub fn has(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
     pub fn shape(&self, name: &str) -> &[usize] {
         &self.get(name).expect("fixture tensor").0
+    }
+
+    /// The shape of tensor `name` as an array of its `N` dimensions; panics naming the case
+    /// when the tensor has another rank.
+    pub fn dims<const N: usize>(&self, name: &str) -> [usize; N] {
+        let shape = self.shape(name);
+        shape.try_into().unwrap_or_else(|_| {
+            panic!(
+                "{}: tensor {name} has shape {shape:?}, expected {N} dimensions",
+                self.name()
+            )
+        })
+    }
+
+    /// Tensor `name` rounded to `T` (an f32 run sees its inputs rounded to f32 first).
+    pub fn values<T: Real>(&self, name: &str) -> Vec<T> {
+        self.f64(name).iter().map(|&v| T::of(v)).collect()
     }
 
     pub fn f64(&self, name: &str) -> &[f64] {
@@ -193,16 +254,36 @@ impl Case {
         self.meta.params.get(key).and_then(|v| v.as_f64())
     }
 
-    /// Compares `got` with reference tensor `name` under the f32 tolerance (or exactly when
-    /// the tensor is marked exact), returning a description of the first failures.
-    pub fn check_f32(&self, name: &str, got: &[f32]) -> Result<(), String> {
-        let g: Vec<f64> = got.iter().map(|&v| v as f64).collect();
-        self.check_with(name, &g, self.meta.tolerance.f32)
+    pub fn param_usize(&self, key: &str) -> Option<usize> {
+        self.meta
+            .params
+            .get(key)
+            .and_then(|v| v.as_u64())
+            .and_then(|v| usize::try_from(v).ok())
     }
 
-    /// As [`Case::check_f32`] with the f64 tolerance.
+    /// Compares `got`, computed in `T`, with reference tensor `name` under the tolerance of
+    /// `T`'s precision (or exactly when the tensor is marked exact), returning a description
+    /// of the first failures.
+    pub fn check<T: Real>(&self, name: &str, got: &[T]) -> Check {
+        let got: Vec<f64> = got.iter().map(|&v| v.f64()).collect();
+        let (precision, tol) = if std::mem::size_of::<T>() == 8 {
+            ("f64", self.meta.tolerance.f64)
+        } else {
+            ("f32", self.meta.tolerance.f32)
+        };
+        self.check_with(name, &got, tol)
+            .map_err(|e| format!("[{precision}] {e}"))
+    }
+
+    /// [`Case::check`] in f32.
+    pub fn check_f32(&self, name: &str, got: &[f32]) -> Result<(), String> {
+        self.check(name, got)
+    }
+
+    /// [`Case::check`] in f64.
     pub fn check_f64(&self, name: &str, got: &[f64]) -> Result<(), String> {
-        self.check_with(name, got, self.meta.tolerance.f64)
+        self.check(name, got)
     }
 
     pub fn check_with(&self, name: &str, got: &[f64], tol: Tolerance) -> Result<(), String> {
@@ -230,7 +311,8 @@ impl Case {
     }
 }
 
-/// The fixtures' rule: `|got − ref| ≤ rtol·|ref| + atol_rel·max|ref| + atol_abs` per element.
+/// The fixtures' rule: `|got − ref| ≤ rtol·|ref| + atol_rel·max|ref| + atol_abs` per element
+/// (max over the finite references; a non-finite reference must be matched exactly).
 pub fn compare(what: &str, got: &[f64], reference: &[f64], tol: Tolerance) -> Result<(), String> {
     if got.len() != reference.len() {
         return Err(format!(
@@ -239,13 +321,23 @@ pub fn compare(what: &str, got: &[f64], reference: &[f64], tol: Tolerance) -> Re
             reference.len()
         ));
     }
-    let max_ref = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    // An infinite reference would make every bound infinite: non-finite references must be
+    // matched exactly (NaN by NaN) and do not count towards max|ref|.
+    let max_ref = reference
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, |m, v| m.max(v.abs()));
     let mut failures = Vec::new();
     let mut worst = 0.0f64;
     for (i, (&g, &r)) in got.iter().zip(reference).enumerate() {
         let allowed = tol.rtol * r.abs() + tol.atol_rel * max_ref + tol.atol_abs;
         let err = (g - r).abs();
-        if err > allowed || g.is_nan() != r.is_nan() {
+        let ok = if r.is_finite() {
+            err <= allowed
+        } else {
+            g == r || (g.is_nan() && r.is_nan())
+        };
+        if !ok {
             worst = worst.max(err);
             if failures.len() < 5 {
                 failures.push(format!(
@@ -261,5 +353,37 @@ pub fn compare(what: &str, got: &[f64], reference: &[f64], tol: Tolerance) -> Re
             "{what}: worst error {worst:.3e}; first mismatches: {}",
             failures.join(", ")
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOL: Tolerance = Tolerance {
+        rtol: 1e-3,
+        atol_rel: 1e-4,
+        atol_abs: 0.0,
+    };
+
+    #[test]
+    fn compare_applies_the_bound_per_element() {
+        // Bound for element 0: 1e-3·2 + 1e-4·10 = 3e-3.
+        assert!(compare("a", &[2.0029, 10.0], &[2.0, 10.0], TOL).is_ok());
+        let err = compare("a", &[2.0031, 10.0], &[2.0, 10.0], TOL).unwrap_err();
+        assert!(err.contains("[0]"), "{err}");
+        assert!(compare("a", &[1.0], &[1.0, 2.0], TOL).is_err());
+    }
+
+    #[test]
+    fn non_finite_references_must_match_exactly() {
+        let inf = f64::INFINITY;
+        assert!(compare("a", &[inf, 1.0], &[inf, 1.0], TOL).is_ok());
+        assert!(compare("a", &[f64::NAN], &[f64::NAN], TOL).is_ok());
+        // An infinite reference neither accepts a finite value nor loosens the others.
+        assert!(compare("a", &[1e300, 1.0], &[inf, 1.0], TOL).is_err());
+        assert!(compare("a", &[inf, 5.0], &[inf, 1.0], TOL).is_err());
+        assert!(compare("a", &[f64::NAN], &[1.0], TOL).is_err());
+        assert!(compare("a", &[1.0], &[f64::NAN], TOL).is_err());
     }
 }

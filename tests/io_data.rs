@@ -2,16 +2,19 @@
 
 use std::path::PathBuf;
 
+use enamel::fixtures::report_skip;
 use enamel::io::{nrrd, read_volume, write_volume, Voxels};
 
-fn data_dir() -> Option<PathBuf> {
-    match std::env::var_os("ENAMEL_DATA") {
-        Some(d) => Some(PathBuf::from(d)),
-        None => {
-            println!("skipped: ENAMEL_DATA not set");
-            None
-        }
+/// The folder named by `ENAMEL_DATA`, or `None` after reporting that `test` was skipped.
+fn data_dir(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("ENAMEL_DATA").filter(|d| !d.is_empty());
+    if dir.is_none() {
+        report_skip(
+            test,
+            "ENAMEL_DATA is not set (e.g. ENAMEL_DATA=../shared/data)",
+        );
     }
+    dir.map(PathBuf::from)
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -20,7 +23,9 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn head_ct_loads_with_its_geometry() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = data_dir("head_ct_loads_with_its_geometry") else {
+        return;
+    };
     let v = read_volume(&dir.join("ct-head-promed0051.nrrd")).unwrap();
     assert_eq!(v.sizes, [256, 256, 108]);
     assert_eq!(v.channels, 1);
@@ -43,7 +48,9 @@ fn head_ct_loads_with_its_geometry() {
 
 #[test]
 fn every_label_map_and_crop_loads() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = data_dir("every_label_map_and_crop_loads") else {
+        return;
+    };
     for name in ["teeth", "categories", "fdi"] {
         let head = read_volume(&dir.join(format!("ct-head-promed0051-{name}.nrrd"))).unwrap();
         assert_eq!(head.sizes, [256, 256, 108]);
@@ -71,7 +78,9 @@ fn every_label_map_and_crop_loads() {
 
 #[test]
 fn spacings_only_file_loads_with_identity_directions() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = data_dir("spacings_only_file_loads_with_identity_directions") else {
+        return;
+    };
     let loaded = nrrd::read_nrrd(&dir.join("ct-headsq-quarter.nrrd")).unwrap();
     let v = &loaded.volume;
     assert_eq!(v.sizes, [64, 64, 93]);
@@ -88,7 +97,9 @@ fn spacings_only_file_loads_with_identity_directions() {
 
 #[test]
 fn cbct_nifti_labels_load_in_lps() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = data_dir("cbct_nifti_labels_load_in_lps") else {
+        return;
+    };
     let path = dir.join("cbct-postdental-labels.nii.gz");
     let v = read_volume(&path).unwrap();
     assert_eq!(v.sizes, [360, 360, 330]);

@@ -247,14 +247,6 @@ fn seeded_sampling_is_repeatable_and_finds_foreground() {
 }
 
 #[test]
-fn splitmix64_reference_values() {
-    let mut rng = SplitMix64::new(0);
-    assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
-    assert_eq!(rng.next_u64(), 0x6E78_9E6A_A1B9_65F4);
-    assert_eq!(rng.next_u64(), 0x06C4_5D18_8009_454F);
-}
-
-#[test]
 fn label_mapping_with_an_error_for_unmapped_values() {
     // Raw FDI-like numbers → classes, e.g. 11 and 21 → 1, 12..=13 and 22..=23 → 2.
     let map = LabelMap::from_ranges(&[

@@ -234,48 +234,35 @@ pub fn format_values(voxels: &Voxels) -> Vec<String> {
     }
 }
 
+/// `$body` (generic over the element type, with the values bound to `$v`) on every variant,
+/// its result wrapped in the same variant.
+macro_rules! map_each_variant {
+    ($voxels:expr, $v:ident => $body:expr) => {
+        match $voxels {
+            Voxels::I8($v) => Voxels::I8($body),
+            Voxels::U8($v) => Voxels::U8($body),
+            Voxels::I16($v) => Voxels::I16($body),
+            Voxels::U16($v) => Voxels::U16($body),
+            Voxels::I32($v) => Voxels::I32($body),
+            Voxels::U32($v) => Voxels::U32($body),
+            Voxels::I64($v) => Voxels::I64($body),
+            Voxels::U64($v) => Voxels::U64($body),
+            Voxels::F32($v) => Voxels::F32($body),
+            Voxels::F64($v) => Voxels::F64($body),
+        }
+    };
+}
+
 /// Reorders interleaved values so that the axis `from` of `sizes` (row-major from the fastest
 /// axis) becomes the fastest axis. Used to put channels first.
 pub fn move_axis_first(voxels: &Voxels, sizes: &[usize], from: usize) -> Voxels {
-    macro_rules! go {
-        ($v:expr, $variant:ident) => {
-            Voxels::$variant(permute(&$v[..], sizes, from))
-        };
-    }
-    match voxels {
-        Voxels::I8(v) => go!(v, I8),
-        Voxels::U8(v) => go!(v, U8),
-        Voxels::I16(v) => go!(v, I16),
-        Voxels::U16(v) => go!(v, U16),
-        Voxels::I32(v) => go!(v, I32),
-        Voxels::U32(v) => go!(v, U32),
-        Voxels::I64(v) => go!(v, I64),
-        Voxels::U64(v) => go!(v, U64),
-        Voxels::F32(v) => go!(v, F32),
-        Voxels::F64(v) => go!(v, F64),
-    }
+    map_each_variant!(voxels, v => permute(&v[..], sizes, from))
 }
 
 /// Inverse of [`move_axis_first`]: the fastest axis becomes axis `to` of `sizes` (the sizes
 /// of the result, fastest first).
 pub fn move_first_axis_to(voxels: &Voxels, sizes: &[usize], to: usize) -> Voxels {
-    macro_rules! go {
-        ($v:expr, $variant:ident) => {
-            Voxels::$variant(unpermute(&$v[..], sizes, to))
-        };
-    }
-    match voxels {
-        Voxels::I8(v) => go!(v, I8),
-        Voxels::U8(v) => go!(v, U8),
-        Voxels::I16(v) => go!(v, I16),
-        Voxels::U16(v) => go!(v, U16),
-        Voxels::I32(v) => go!(v, I32),
-        Voxels::U32(v) => go!(v, U32),
-        Voxels::I64(v) => go!(v, I64),
-        Voxels::U64(v) => go!(v, U64),
-        Voxels::F32(v) => go!(v, F32),
-        Voxels::F64(v) => go!(v, F64),
-    }
+    map_each_variant!(voxels, v => unpermute(&v[..], sizes, to))
 }
 
 /// `sizes` are the source sizes (fastest first); the result has axis `from` fastest, the others

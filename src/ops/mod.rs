@@ -8,6 +8,8 @@ pub mod concat;
 pub mod conv3d;
 pub mod conv_transpose3d;
 pub mod dice;
+#[cfg(test)]
+pub(crate) mod gradcheck;
 pub mod max_pool;
 pub mod real;
 

@@ -12,7 +12,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{check_config, check_params, Result, CHUNK};
+use super::{check_config, check_lr_eps_weight_decay, check_params, Result, CHUNK};
 use crate::ops::Real;
 
 const NAME: &str = "Adam";
@@ -61,7 +61,7 @@ impl<T: Real> Adam<T> {
             eps,
             weight_decay,
         } = config;
-        check_config(NAME, "lr", lr, lr >= 0.0, "lr >= 0")?;
+        check_lr_eps_weight_decay(NAME, lr, eps, weight_decay)?;
         check_config(
             NAME,
             "betas.0",
@@ -75,14 +75,6 @@ impl<T: Real> Adam<T> {
             b2,
             (0.0..1.0).contains(&b2),
             "0 <= beta2 < 1",
-        )?;
-        check_config(NAME, "eps", eps, eps >= 0.0, "eps >= 0")?;
-        check_config(
-            NAME,
-            "weight_decay",
-            weight_decay,
-            weight_decay >= 0.0,
-            ">= 0",
         )?;
         let states = param_lens
             .iter()

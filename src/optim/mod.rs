@@ -9,8 +9,6 @@ mod grad_scaler;
 mod rmsprop;
 
 #[cfg(test)]
-pub(crate) mod test_support;
-#[cfg(test)]
 mod tests;
 
 pub use adam::{Adam, AdamConfig, AdamState};
@@ -72,6 +70,24 @@ fn check_config(
             expected,
         })
     }
+}
+
+/// The checks shared by every optimizer: `lr`, `eps` and `weight_decay` finite and >= 0.
+fn check_lr_eps_weight_decay(
+    optimizer: &'static str,
+    lr: f64,
+    eps: f64,
+    weight_decay: f64,
+) -> Result<()> {
+    check_config(optimizer, "lr", lr, lr >= 0.0, "lr >= 0")?;
+    check_config(optimizer, "eps", eps, eps >= 0.0, "eps >= 0")?;
+    check_config(
+        optimizer,
+        "weight_decay",
+        weight_decay,
+        weight_decay >= 0.0,
+        ">= 0",
+    )
 }
 
 /// An error unless there is one gradient and one state of the right length per parameter.

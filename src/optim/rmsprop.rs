@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{check_config, check_params, Result, CHUNK};
+use super::{check_config, check_lr_eps_weight_decay, check_params, Result, CHUNK};
 use crate::ops::Real;
 
 const NAME: &str = "RMSprop";
@@ -58,21 +58,13 @@ impl<T: Real> RmsProp<T> {
             eps,
             weight_decay,
         } = config;
-        check_config(NAME, "lr", lr, lr >= 0.0, "lr >= 0")?;
+        check_lr_eps_weight_decay(NAME, lr, eps, weight_decay)?;
         check_config(
             NAME,
             "alpha",
             alpha,
             (0.0..=1.0).contains(&alpha),
             "0 <= alpha <= 1",
-        )?;
-        check_config(NAME, "eps", eps, eps >= 0.0, "eps >= 0")?;
-        check_config(
-            NAME,
-            "weight_decay",
-            weight_decay,
-            weight_decay >= 0.0,
-            ">= 0",
         )?;
         let states = param_lens
             .iter()

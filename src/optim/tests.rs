@@ -1,5 +1,5 @@
-use super::test_support::{run_fixture_cases, Case};
 use super::*;
+use crate::fixtures::{run_cases, Case, Check};
 use crate::ops::Real;
 
 #[test]
@@ -135,38 +135,38 @@ fn the_scale_grows_after_the_interval_and_never_becomes_infinite() {
     assert!(scaler.scale > 0.0);
 }
 
-fn optimizer_case<T: Real>(case: &Case) -> Vec<Option<String>> {
-    let n_params = case.param_usize("n_params");
-    let n_steps = case.param_usize("n_steps");
+fn optimizer_case<T: Real>(case: &Case) -> Vec<Check> {
+    let n_params = case.param_usize("n_params").expect("n_params");
+    let n_steps = case.param_usize("n_steps").expect("n_steps");
     let mut params: Vec<Vec<T>> = (0..n_params)
-        .map(|i| case.input::<T>(&format!("p{i}")))
+        .map(|i| case.values::<T>(&format!("p{i}")))
         .collect();
     let lens: Vec<usize> = params.iter().map(Vec::len).collect();
     let adam_config = || {
-        let betas = case.params["betas"]
+        let betas = case.meta.params["betas"]
             .as_array()
             .expect("adam case without betas");
         AdamConfig {
-            lr: case.param_f64("lr"),
+            lr: case.param_f64("lr").expect("lr"),
             betas: (betas[0].as_f64().unwrap(), betas[1].as_f64().unwrap()),
-            eps: case.param_f64("eps"),
-            weight_decay: case.param_f64("weight_decay"),
+            eps: case.param_f64("eps").expect("eps"),
+            weight_decay: case.param_f64("weight_decay").expect("weight_decay"),
         }
     };
     let rms_config = || RmsPropConfig {
-        lr: case.param_f64("lr"),
-        alpha: case.param_f64("alpha"),
-        eps: case.param_f64("eps"),
-        weight_decay: case.param_f64("weight_decay"),
+        lr: case.param_f64("lr").expect("lr"),
+        alpha: case.param_f64("alpha").expect("alpha"),
+        eps: case.param_f64("eps").expect("eps"),
+        weight_decay: case.param_f64("weight_decay").expect("weight_decay"),
     };
-    let is_adam = case.params["optimizer"] == "adam";
+    let is_adam = case.meta.params["optimizer"] == "adam";
     let mut adam = is_adam.then(|| Adam::<T>::new(adam_config(), &lens).unwrap());
     let mut rms = (!is_adam).then(|| RmsProp::<T>::new(rms_config(), &lens).unwrap());
 
     let mut out = Vec::new();
     for s in 1..=n_steps {
         let grads: Vec<Vec<T>> = (0..n_params)
-            .map(|i| case.input::<T>(&format!("g{i}_step{s}")))
+            .map(|i| case.values::<T>(&format!("g{i}_step{s}")))
             .collect();
         let grad_refs: Vec<&[T]> = grads.iter().map(Vec::as_slice).collect();
         let mut param_refs: Vec<&mut [T]> = params.iter_mut().map(Vec::as_mut_slice).collect();
@@ -192,30 +192,31 @@ fn optimizer_case<T: Real>(case: &Case) -> Vec<Option<String>> {
 
 #[test]
 fn optimizers_match_pytorch_fixtures() {
-    run_fixture_cases(&["adam", "rmsprop"], |case, f64_run| {
-        if f64_run {
-            optimizer_case::<f64>(case)
-        } else {
-            optimizer_case::<f32>(case)
-        }
-    });
+    run_cases(
+        "optim::optimizers_match_pytorch_fixtures",
+        &["adam", "rmsprop"],
+        optimizer_case::<f64>,
+        optimizer_case::<f32>,
+    );
 }
 
-fn scaler_case<T: Real>(case: &Case) -> Vec<Option<String>> {
+fn scaler_case<T: Real>(case: &Case) -> Vec<Check> {
     let config = GradScalerConfig {
-        init_scale: case.param_f64("init_scale") as f32,
-        growth_factor: case.param_f64("growth_factor") as f32,
-        backoff_factor: case.param_f64("backoff_factor") as f32,
-        growth_interval: case.param_usize("growth_interval") as u32,
+        init_scale: case.param_f64("init_scale").expect("init_scale") as f32,
+        growth_factor: case.param_f64("growth_factor").expect("growth_factor") as f32,
+        backoff_factor: case.param_f64("backoff_factor").expect("backoff_factor") as f32,
+        growth_interval: case
+            .param_usize("growth_interval")
+            .expect("growth_interval") as u32,
     };
-    let lr = T::of(case.param_f64("lr"));
+    let lr = T::of(case.param_f64("lr").expect("lr"));
     let mut scaler = GradScaler::new(config).unwrap();
-    let mut p = case.input::<T>("p0");
+    let mut p = case.values::<T>("p0");
     let n = p.len();
-    let scaled = case.input::<T>("scaled_grad");
+    let scaled = case.values::<T>("scaled_grad");
 
     let mut record: [Vec<T>; 5] = Default::default();
-    for s in 0..case.param_usize("n_steps") {
+    for s in 0..case.param_usize("n_steps").expect("n_steps") {
         record[0].push(T::of(scaler.scale as f64));
         let mut g = scaled[s * n..(s + 1) * n].to_vec();
         let found_inf = scaler.unscale_and_check(&mut [&mut g]);
@@ -247,11 +248,10 @@ fn scaler_case<T: Real>(case: &Case) -> Vec<Option<String>> {
 
 #[test]
 fn loss_scaling_matches_pytorch_fixtures() {
-    run_fixture_cases(&["dynamic_loss_scaling"], |case, f64_run| {
-        if f64_run {
-            scaler_case::<f64>(case)
-        } else {
-            scaler_case::<f32>(case)
-        }
-    });
+    run_cases(
+        "optim::loss_scaling_matches_pytorch_fixtures",
+        &["dynamic_loss_scaling"],
+        scaler_case::<f64>,
+        scaler_case::<f32>,
+    );
 }

@@ -4,9 +4,9 @@
 use super::anatomy::{self, NARROWEST_CROWN};
 use super::arch::{ArcProfile, Arch, ArchShape};
 use super::portable_math::{radians, sin_cos};
-use super::rng::Rng;
 use super::tooth::{add, scale, ToothDraws, ToothModel, Vec3};
 use super::{PhantomConfig, PhantomError};
+use crate::rng::Rng;
 
 /// Neighbouring crowns overlap by this much along the arch (mm), and by at least
 /// `CONTACT_VOXELS` voxels, so that their labels touch.
@@ -53,7 +53,7 @@ struct MouthDraws {
 }
 
 fn draw_tooth(config: &PhantomConfig, fdi: u8, tooth_size: f64) -> ToothDraws {
-    let mut rng = Rng::new(config.seed, u64::from(fdi));
+    let mut rng = Rng::for_stream(config.seed, u64::from(fdi));
     let missing_prob = if fdi % 10 == 8 {
         config.third_molar_missing_prob
     } else {
@@ -170,7 +170,7 @@ fn tooth_box(tooth: &ToothModel) -> (Vec3, Vec3) {
 
 impl Layout {
     pub(crate) fn plan(config: &PhantomConfig) -> Result<Layout, PhantomError> {
-        let mut rng = Rng::new(config.seed, 0);
+        let mut rng = Rng::for_stream(config.seed, 0);
         let upper = ArchShape {
             y0: 0.0,
             c2: rng.range(0.019, 0.025),

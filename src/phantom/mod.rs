@@ -43,7 +43,6 @@ mod jaw;
 mod layout;
 mod portable_math;
 mod raster;
-mod rng;
 mod texture;
 mod tooth;
 
@@ -260,7 +259,7 @@ fn render(
         .map(|(voxel, &v)| {
             let mut v = f64::from(v);
             if noise > 0.0 {
-                v += noise * rng::normal_at(config.seed ^ NOISE_STREAM, voxel as u64);
+                v += noise * crate::rng::portable_normal(config.seed ^ NOISE_STREAM, voxel as u64);
             }
             v.round().clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16
         })

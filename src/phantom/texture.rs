@@ -1,8 +1,8 @@
 //! Hounsfield-like values per tissue, with a smooth texture so that no tissue is flat. Before
 //! blur and noise every value lies inside its tissue's range (see [`super::Tissue::hu_range`]).
 
-use super::rng::{hash, signed_unit};
 use super::Tissue;
+use crate::rng::{coordinate_hash, signed_unit};
 
 /// Value noise in [−1, 1]: random values on a lattice of `cell` millimetres, blended with
 /// smoothstep weights. `stream` separates independent textures.
@@ -23,7 +23,7 @@ pub(crate) fn value_noise(seed: u64, stream: u64, p: [f64; 3], cell: f64) -> f64
         for a in 0..3 {
             product *= if offset[a] == 1 { w[a] } else { 1.0 - w[a] };
         }
-        let value = signed_unit(hash(
+        let value = signed_unit(coordinate_hash(
             seed,
             stream,
             cell_index[0] + offset[0] as i64,
@@ -65,7 +65,7 @@ mod tests {
     #[test]
     fn value_noise_is_bounded_continuous_and_hits_the_lattice_values() {
         let at_lattice = value_noise(3, 1, [2.0, -4.0, 6.0], 2.0);
-        let direct = signed_unit(hash(3, 1, 1, -2, 3));
+        let direct = signed_unit(coordinate_hash(3, 1, 1, -2, 3));
         assert!((at_lattice - direct).abs() < 1e-12);
 
         let mut previous = value_noise(3, 1, [0.0, 0.3, 0.7], 1.5);

@@ -10,7 +10,6 @@ mod intensity;
 mod labels;
 mod pad;
 mod patches;
-mod rng;
 mod rotate;
 
 pub use intensity::{ct_window, min_max, MinMax};
@@ -19,7 +18,6 @@ pub use pad::{crop, multiple_for_blocks, pad_or_crop_to, pad_to_multiple, Paddin
 pub use patches::{
     chunks_along, extract, insert, sliding_starts, stitch_mean, LastChunk, Patch, PatchSampler,
 };
-pub use rng::SplitMix64;
 pub use rotate::{rotate, rotations, Axis, Interpolation};
 
 use thiserror::Error;

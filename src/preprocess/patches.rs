@@ -1,7 +1,8 @@
 //! Patches: fixed chunks along one axis, sliding windows with overlap (and their stitching),
 //! and random sampling that favours foreground.
 
-use super::{Array3, PreprocessError, Result, SplitMix64};
+use super::{Array3, PreprocessError, Result};
+use crate::rng::Rng;
 
 /// A box cut from a larger array, with where it came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -177,7 +178,7 @@ pub fn stitch_mean(sizes: [usize; 3], patches: &[Patch]) -> Array3 {
 pub struct PatchSampler {
     pub patch: [usize; 3],
     pub foreground_fraction: f64,
-    rng: SplitMix64,
+    rng: Rng,
 }
 
 impl PatchSampler {
@@ -189,7 +190,7 @@ impl PatchSampler {
         Ok(PatchSampler {
             patch,
             foreground_fraction,
-            rng: SplitMix64::new(seed),
+            rng: Rng::new(seed),
         })
     }
 
@@ -206,9 +207,9 @@ impl PatchSampler {
             .collect();
         let mut starts = Vec::with_capacity(count);
         for _ in 0..count {
-            let want_fg = self.rng.next_f64() < self.foreground_fraction;
+            let want_fg = self.rng.uniform() < self.foreground_fraction;
             let start = if want_fg && !foreground.is_empty() {
-                let n = foreground[self.rng.below(foreground.len() as u64) as usize];
+                let n = foreground[self.rng.below(foreground.len())];
                 let at = [
                     n % sizes[0],
                     n / sizes[0] % sizes[1],
@@ -220,7 +221,7 @@ impl PatchSampler {
                         .min(sizes[d] - self.patch[d])
                 })
             } else {
-                [0, 1, 2].map(|d| self.rng.below((sizes[d] - self.patch[d] + 1) as u64) as usize)
+                [0, 1, 2].map(|d| self.rng.below(sizes[d] - self.patch[d] + 1))
             };
             starts.push(start);
         }

@@ -1,7 +1,6 @@
 use super::*;
-use crate::optim::test_support::{
-    assert_grad_close, numeric_grad, run_fixture_cases, test_values, Case,
-};
+use crate::fixtures::{run_cases, Case, Check};
+use crate::ops::gradcheck::{assert_grad_close, numeric_grad, test_values};
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -85,19 +84,18 @@ fn softmax_backward_matches_finite_differences() {
     assert_grad_close("dx", &dx, &numeric, 1e-8);
 }
 
-fn run_relu<T: Real>(case: &Case) -> Vec<Option<String>> {
-    let x = case.input::<T>("x");
-    let dx = relu_backward(&x, &case.input::<T>("gy")).unwrap();
+fn run_relu<T: Real>(case: &Case) -> Vec<Check> {
+    let x = case.values::<T>("x");
+    let dx = relu_backward(&x, &case.values::<T>("gy")).unwrap();
     vec![case.check("y", &relu_forward(&x)), case.check("dx", &dx)]
 }
 
 #[test]
 fn relu_matches_pytorch_fixtures() {
-    run_fixture_cases(&["relu"], |case, f64_run| {
-        if f64_run {
-            run_relu::<f64>(case)
-        } else {
-            run_relu::<f32>(case)
-        }
-    });
+    run_cases(
+        "activation::relu_matches_pytorch_fixtures",
+        &["relu"],
+        run_relu::<f64>,
+        run_relu::<f32>,
+    );
 }

@@ -50,6 +50,18 @@ impl<T: Real> RunningStats<T> {
         }
     }
 
+    /// The running mean and `1 / sqrt(running_var + eps)` per channel, in f64: what eval mode
+    /// normalises with.
+    fn mean_and_inv_std(&self, eps: f64) -> (Vec<f64>, Vec<f64>) {
+        let mean = self.running_mean.iter().map(|v| v.f64()).collect();
+        let inv_std = self
+            .running_var
+            .iter()
+            .map(|v| 1.0 / (v.f64() + eps).sqrt())
+            .collect();
+        (mean, inv_std)
+    }
+
     /// `running = (1 − momentum)·running + momentum·batch`, with the UNBIASED batch variance
     /// `var_biased·M/(M−1)`, and `num_batches_tracked += 1`.
     ///
@@ -195,12 +207,7 @@ pub fn forward_eval<T: Real>(
     eps: f64,
     y: &mut [T],
 ) {
-    let mean: Vec<f64> = running.running_mean.iter().map(|v| v.f64()).collect();
-    let inv_std: Vec<f64> = running
-        .running_var
-        .iter()
-        .map(|v| 1.0 / (v.f64() + eps).sqrt())
-        .collect();
+    let (mean, inv_std) = running.mean_and_inv_std(eps);
     normalize(x, dims, gamma, beta, &mean, &inv_std, y);
 }
 
@@ -278,12 +285,7 @@ pub fn backward_eval<T: Real>(
     eps: f64,
     dx: &mut [T],
 ) -> (Vec<T>, Vec<T>) {
-    let mean: Vec<f64> = running.running_mean.iter().map(|v| v.f64()).collect();
-    let inv_std: Vec<f64> = running
-        .running_var
-        .iter()
-        .map(|v| 1.0 / (v.f64() + eps).sqrt())
-        .collect();
+    let (mean, inv_std) = running.mean_and_inv_std(eps);
     let (dbeta, dgamma) = param_grads(x, dims, gy, &mean, &inv_std);
 
     let scale: Vec<T> = (0..gamma.len())

@@ -1,7 +1,6 @@
 use super::*;
-use crate::optim::test_support::{
-    assert_grad_close, numeric_grad, run_fixture_cases, test_values, Case,
-};
+use crate::fixtures::{run_cases, Case, Check};
+use crate::ops::gradcheck::{assert_grad_close, numeric_grads3, test_values};
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -105,6 +104,22 @@ fn large_channels_match_a_sequential_reference() {
     assert!((y[5] - expected).abs() < 1e-12);
 }
 
+/// The analytic dx, dgamma and dbeta against central differences of `loss(x, gamma, beta)`.
+fn assert_grads_match(
+    loss: impl Fn(&[f64], &[f64], &[f64]) -> f64,
+    inputs: [&[f64]; 3],
+    analytic: [Vec<f64>; 3],
+) {
+    let numeric = numeric_grads3(inputs, 1e-6, loss);
+    for ((name, analytic), numeric) in ["dx", "dgamma", "dbeta"]
+        .iter()
+        .zip(&analytic)
+        .zip(&numeric)
+    {
+        assert_grad_close(name, analytic, numeric, 1e-7);
+    }
+}
+
 #[test]
 fn train_backward_matches_finite_differences() {
     let dims = [2, 3, 2, 3, 2];
@@ -124,25 +139,7 @@ fn train_backward_matches_finite_differences() {
     let mut dx = vec![0.0; n];
     let (dgamma, dbeta) = backward_train(&x, dims, &gy, &gamma, &stats, EPS, &mut dx).unwrap();
 
-    let h = 1e-6;
-    assert_grad_close(
-        "dx",
-        &dx,
-        &numeric_grad(&x, h, |v| loss(v, &gamma, &beta)),
-        1e-7,
-    );
-    assert_grad_close(
-        "dgamma",
-        &dgamma,
-        &numeric_grad(&gamma, h, |v| loss(&x, v, &beta)),
-        1e-7,
-    );
-    assert_grad_close(
-        "dbeta",
-        &dbeta,
-        &numeric_grad(&beta, h, |v| loss(&x, &gamma, v)),
-        1e-7,
-    );
+    assert_grads_match(loss, [&x, &gamma, &beta], [dx, dgamma, dbeta]);
 }
 
 #[test]
@@ -166,51 +163,34 @@ fn eval_backward_matches_finite_differences() {
 
     let mut dx = vec![0.0; n];
     let (dgamma, dbeta) = backward_eval(&x, dims, &gy, &gamma, &running, EPS, &mut dx).unwrap();
-    let h = 1e-6;
-    assert_grad_close(
-        "dx",
-        &dx,
-        &numeric_grad(&x, h, |v| loss(v, &gamma, &beta)),
-        1e-7,
-    );
-    assert_grad_close(
-        "dgamma",
-        &dgamma,
-        &numeric_grad(&gamma, h, |v| loss(&x, v, &beta)),
-        1e-7,
-    );
-    assert_grad_close(
-        "dbeta",
-        &dbeta,
-        &numeric_grad(&beta, h, |v| loss(&x, &gamma, v)),
-        1e-7,
-    );
+    assert_grads_match(loss, [&x, &gamma, &beta], [dx, dgamma, dbeta]);
 }
 
-fn run_case<T: Real>(case: &Case) -> Vec<Option<String>> {
-    let dims = case.dims5("x");
-    let x = case.input::<T>("x");
-    let gy = case.input::<T>("gy");
-    let gamma = case.input::<T>("gamma");
-    let beta = case.input::<T>("beta");
-    let eps = case.param_f64("eps");
+fn run_case<T: Real>(case: &Case) -> Vec<Check> {
+    let dims = case.dims::<5>("x");
+    let x = case.values::<T>("x");
+    let gy = case.values::<T>("gy");
+    let gamma = case.values::<T>("gamma");
+    let beta = case.values::<T>("beta");
+    let eps = case.param_f64("eps").expect("eps");
     let mut y = vec![T::zero(); x.len()];
     let mut dx = vec![T::zero(); x.len()];
     let mut out = Vec::new();
 
     let training = case
+        .meta
         .params
         .get("training")
         .and_then(|v| v.as_bool())
         .unwrap_or(true);
     let (dgamma, dbeta) = if training {
         let mut running = RunningStats {
-            running_mean: case.input::<T>("running_mean_before"),
-            running_var: case.input::<T>("running_var_before"),
+            running_mean: case.values::<T>("running_mean_before"),
+            running_var: case.values::<T>("running_var_before"),
             num_batches_tracked: 0,
         };
         let stats = forward_train(&x, dims, &gamma, &beta, eps, &mut y).unwrap();
-        running.update(&stats, case.param_f64("momentum"));
+        running.update(&stats, case.param_f64("momentum").expect("momentum"));
         let grads = backward_train(&x, dims, &gy, &gamma, &stats, eps, &mut dx).unwrap();
 
         let mut y_eval = vec![T::zero(); x.len()];
@@ -227,8 +207,8 @@ fn run_case<T: Real>(case: &Case) -> Vec<Option<String>> {
         grads
     } else {
         let running = RunningStats {
-            running_mean: case.input::<T>("running_mean"),
-            running_var: case.input::<T>("running_var"),
+            running_mean: case.values::<T>("running_mean"),
+            running_var: case.values::<T>("running_var"),
             num_batches_tracked: 0,
         };
         forward_eval(&x, dims, &gamma, &beta, &running, eps, &mut y).unwrap();
@@ -243,11 +223,10 @@ fn run_case<T: Real>(case: &Case) -> Vec<Option<String>> {
 
 #[test]
 fn matches_pytorch_fixtures() {
-    run_fixture_cases(&["batch_norm3d"], |case, f64_run| {
-        if f64_run {
-            run_case::<f64>(case)
-        } else {
-            run_case::<f32>(case)
-        }
-    });
+    run_cases(
+        "batch_norm::matches_pytorch_fixtures",
+        &["batch_norm3d"],
+        run_case::<f64>,
+        run_case::<f32>,
+    );
 }

@@ -1,8 +1,7 @@
 use super::*;
+use crate::fixtures::{run_cases, Case, Check};
+use crate::ops::gradcheck::{assert_grad_close, numeric_grad, test_values};
 use crate::ops::Real;
-use crate::optim::test_support::{
-    assert_grad_close, numeric_grad, run_fixture_cases, test_values, Case,
-};
 
 #[test]
 fn channels_of_a_come_first_in_every_sample() {
@@ -38,10 +37,16 @@ fn backward_matches_finite_differences() {
     assert_grad_close("db", &db, &numeric_grad(&b, 1e-6, |v| loss(&a, v)), 1e-9);
 }
 
-fn run_case<T: Real>(case: &Case) -> Vec<Option<String>> {
-    let (a_dims, b_dims) = (case.dims5("a"), case.dims5("b"));
-    let y = forward(&case.input::<T>("a"), a_dims, &case.input::<T>("b"), b_dims).unwrap();
-    let (da, db) = backward(&case.input::<T>("gy"), a_dims, b_dims).unwrap();
+fn run_case<T: Real>(case: &Case) -> Vec<Check> {
+    let (a_dims, b_dims) = (case.dims::<5>("a"), case.dims::<5>("b"));
+    let y = forward(
+        &case.values::<T>("a"),
+        a_dims,
+        &case.values::<T>("b"),
+        b_dims,
+    )
+    .unwrap();
+    let (da, db) = backward(&case.values::<T>("gy"), a_dims, b_dims).unwrap();
     vec![
         case.check("y", &y),
         case.check("da", &da),
@@ -51,11 +56,10 @@ fn run_case<T: Real>(case: &Case) -> Vec<Option<String>> {
 
 #[test]
 fn matches_pytorch_fixtures() {
-    run_fixture_cases(&["concat"], |case, f64_run| {
-        if f64_run {
-            run_case::<f64>(case)
-        } else {
-            run_case::<f32>(case)
-        }
-    });
+    run_cases(
+        "concat::matches_pytorch_fixtures",
+        &["concat"],
+        run_case::<f64>,
+        run_case::<f32>,
+    );
 }

@@ -14,7 +14,7 @@ pub mod cpu;
 mod graph;
 
 #[cfg(test)]
-pub(crate) mod test_support;
+pub(crate) mod checks;
 #[cfg(test)]
 mod tests;
 

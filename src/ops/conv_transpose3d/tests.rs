@@ -1,7 +1,10 @@
-use super::{cpu, ConvTranspose3dShape};
-use crate::ops::conv3d::test_support::{
-    assert_close, fixture_cases, to_f32, to_f64, values, Tolerance,
+use super::ConvTranspose3dShape;
+use crate::fixtures::manifest_or_skip;
+use crate::ops::conv3d::checks::{
+    assert_gradients_match_finite_differences, assert_matches_definition, assert_matches_fixture,
+    cubic, fast, inputs, Passes, F64,
 };
+use crate::ops::gradcheck::assert_close;
 
 /// n, cin, cout, input [d, h, w], [k, stride, pad, output_padding].
 fn shape(
@@ -26,9 +29,6 @@ fn shape(
         output_padding,
     }
 }
-
-/// y, dx, dweight, dbias.
-type Passes = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
 
 /// The definition, term by term: every (input voxel, output channel, kernel offset) adds
 /// x * w to its output voxel, and takes its share of gy back into dx and dweight.
@@ -80,50 +80,6 @@ fn naive(s: &ConvTranspose3dShape, x: &[f64], w: &[f64], b: &[f64], gy: &[f64]) 
     (y, dx, dw, db)
 }
 
-fn fast_f64(
-    s: &ConvTranspose3dShape,
-    x: &[f64],
-    w: &[f64],
-    b: Option<&[f64]>,
-    gy: &[f64],
-) -> Passes {
-    let mut y = vec![f64::NAN; s.output_len().unwrap()];
-    let mut dx = vec![f64::NAN; x.len()];
-    let mut dw = vec![f64::NAN; w.len()];
-    let mut db = vec![f64::NAN; s.cout];
-    cpu::forward(s, x, w, b, &mut y);
-    cpu::backward_input(s, gy, w, &mut dx);
-    cpu::backward_weight(s, x, gy, &mut dw, Some(&mut db));
-    (y, dx, dw, db)
-}
-
-/// The same passes in f32 on the inputs rounded to f32, widened back for comparison.
-fn fast_f32(
-    s: &ConvTranspose3dShape,
-    x: &[f64],
-    w: &[f64],
-    b: Option<&[f64]>,
-    gy: &[f64],
-) -> Passes {
-    let (x, w, gy) = (to_f32(x), to_f32(w), to_f32(gy));
-    let b = b.map(to_f32);
-    let mut y = vec![f32::NAN; s.output_len().unwrap()];
-    let mut dx = vec![f32::NAN; x.len()];
-    let mut dw = vec![f32::NAN; w.len()];
-    let mut db = vec![f32::NAN; s.cout];
-    cpu::forward(s, &x, &w, b.as_deref(), &mut y);
-    cpu::backward_input(s, &gy, &w, &mut dx);
-    cpu::backward_weight(s, &x, &gy, &mut dw, Some(&mut db));
-    (to_f64(&y), to_f64(&dx), to_f64(&dw), to_f64(&db))
-}
-
-fn compare(what: &str, got: &Passes, want: &Passes, tol: Tolerance) {
-    assert_close(&format!("{what} y"), &got.0, &want.0, tol);
-    assert_close(&format!("{what} dx"), &got.1, &want.1, tol);
-    assert_close(&format!("{what} dweight"), &got.2, &want.2, tol);
-    assert_close(&format!("{what} dbias"), &got.3, &want.3, tol);
-}
-
 #[test]
 fn matches_the_definition() {
     let shapes = [
@@ -144,32 +100,13 @@ fn matches_the_definition() {
     ];
     for (i, s) in shapes.iter().enumerate() {
         s.validate().unwrap();
-        let x = values(50 + i as u64, s.input_len().unwrap());
-        let w = values(60 + i as u64, s.weight_len().unwrap());
-        let b = values(70 + i as u64, s.cout);
-        let gy = values(80 + i as u64, s.output_len().unwrap());
-        let want = naive(s, &x, &w, &b, &gy);
-        compare(
-            &format!("{s:?} f64"),
-            &fast_f64(s, &x, &w, Some(&b), &gy),
-            &want,
-            Tolerance::F64,
-        );
-        compare(
-            &format!("{s:?} f32"),
-            &fast_f32(s, &x, &w, Some(&b), &gy),
-            &want,
-            Tolerance::F32,
-        );
+        let inputs = inputs(s, 50 + 4 * i as u64);
+        let [x, w, b, gy] = &inputs;
+        assert_matches_definition(s, &inputs, &naive(s, x, w, b, gy));
 
-        let no_bias = naive(s, &x, &w, &vec![0.0; s.cout], &gy);
-        let got = fast_f64(s, &x, &w, None, &gy);
-        assert_close(
-            &format!("{s:?} y without bias"),
-            &got.0,
-            &no_bias.0,
-            Tolerance::F64,
-        );
+        let no_bias = naive(s, x, w, &vec![0.0; s.cout], gy);
+        let got = fast::<f64>(s, x, w, None, gy);
+        assert_close(&format!("{s:?} y without bias"), &got.0, &no_bias.0, F64);
     }
 }
 
@@ -177,54 +114,8 @@ fn matches_the_definition() {
 /// the fast path and for the general path.
 #[test]
 fn gradients_match_finite_differences() {
-    for (i, s) in [
-        shape(2, 2, 3, [2, 3, 2], [2, 2, 0, 0]),
-        shape(1, 2, 2, [2, 3, 3], [3, 2, 1, 1]),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let x = values(90 + i as u64, s.input_len().unwrap());
-        let w = values(91 + i as u64, s.weight_len().unwrap());
-        let b = values(92 + i as u64, s.cout);
-        let gy = values(93 + i as u64, s.output_len().unwrap());
-        let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
-            let mut y = vec![0.0; gy.len()];
-            cpu::forward(s, x, w, Some(b), &mut y);
-            y.iter().zip(&gy).map(|(a, g)| a * g).sum()
-        };
-        let (_, dx, dw, db) = fast_f64(s, &x, &w, Some(&b), &gy);
-        let h = 1e-5;
-        let numeric = |which: usize, len: usize| -> Vec<f64> {
-            (0..len)
-                .map(|i| {
-                    let mut p = [x.clone(), w.clone(), b.clone()];
-                    let mut m = p.clone();
-                    p[which][i] += h;
-                    m[which][i] -= h;
-                    (loss(&p[0], &p[1], &p[2]) - loss(&m[0], &m[1], &m[2])) / (2.0 * h)
-                })
-                .collect()
-        };
-        let tol = Tolerance {
-            rtol: 1e-7,
-            atol_rel: 1e-8,
-            atol_abs: 0.0,
-        };
-        assert_close(&format!("{s:?} dx vs fd"), &dx, &numeric(0, x.len()), tol);
-        assert_close(
-            &format!("{s:?} dweight vs fd"),
-            &dw,
-            &numeric(1, w.len()),
-            tol,
-        );
-        assert_close(
-            &format!("{s:?} dbias vs fd"),
-            &db,
-            &numeric(2, b.len()),
-            tol,
-        );
-    }
+    assert_gradients_match_finite_differences(&shape(2, 2, 3, [2, 3, 2], [2, 2, 0, 0]), 90);
+    assert_gradients_match_finite_differences(&shape(1, 2, 2, [2, 3, 3], [3, 2, 1, 1]), 94);
 }
 
 #[test]
@@ -275,18 +166,14 @@ fn impossible_shapes_are_errors() {
 
 #[test]
 fn pytorch_fixtures() {
-    let Some(cases) = fixture_cases("conv_transpose3d") else {
+    let Some(manifest) = manifest_or_skip("conv_transpose3d::pytorch_fixtures") else {
         return;
     };
-    assert!(
-        !cases.is_empty(),
-        "the manifest holds no conv_transpose3d case"
-    );
-    for case in &cases {
-        let p = &case.params;
-        assert_eq!(case.cubic("dilation"), 1, "{}: dilation", case.name);
-        assert_eq!(p["groups"].as_u64(), Some(1), "{}: groups", case.name);
-        let [n, cin, d, h, w] = case.shape("x").try_into().expect("x is 5-D");
+    let mut seen = 0;
+    for meta in manifest.cases(&["conv_transpose3d"]) {
+        let case = manifest.open(meta).unwrap();
+        assert_eq!(cubic(&case, "dilation"), 1, "{}: dilation", case.name());
+        let [n, cin, d, h, w] = case.dims("x");
         let s = ConvTranspose3dShape {
             n,
             cin,
@@ -294,45 +181,14 @@ fn pytorch_fixtures() {
             d,
             h,
             w,
-            k: case.cubic("kernel_size"),
-            stride: case.cubic("stride"),
-            pad: case.cubic("padding"),
-            output_padding: case.cubic("output_padding"),
+            k: cubic(&case, "kernel_size"),
+            stride: cubic(&case, "stride"),
+            pad: cubic(&case, "padding"),
+            output_padding: cubic(&case, "output_padding"),
         };
         s.validate().unwrap();
-        assert_eq!(
-            p["in_channels"].as_u64(),
-            Some(s.cin as u64),
-            "{}",
-            case.name
-        );
-        assert_eq!(
-            p["out_channels"].as_u64(),
-            Some(s.cout as u64),
-            "{}",
-            case.name
-        );
-
-        let has_bias = p["bias"].as_bool().unwrap_or(true);
-        let bias = has_bias.then(|| case.tensor("bias"));
-        let (x, wt, gy) = (case.tensor("x"), case.tensor("weight"), case.tensor("gy"));
-        for (precision, got, tol) in [
-            ("f64", fast_f64(&s, x, wt, bias, gy), case.f64_tol),
-            ("f32", fast_f32(&s, x, wt, bias, gy), case.f32_tol),
-        ] {
-            let what = format!("{} {precision}", case.name);
-            assert_close(&format!("{what} y"), &got.0, case.tensor("y"), tol);
-            assert_close(&format!("{what} dx"), &got.1, case.tensor("dx"), tol);
-            assert_close(
-                &format!("{what} dweight"),
-                &got.2,
-                case.tensor("dweight"),
-                tol,
-            );
-            if has_bias {
-                assert_close(&format!("{what} dbias"), &got.3, case.tensor("dbias"), tol);
-            }
-        }
-        println!("{}: y, dx, dweight, dbias match in f64 and f32", case.name);
+        assert_matches_fixture(&case, &s);
+        seen += 1;
     }
+    assert!(seen > 0, "the manifest holds no conv_transpose3d case");
 }

@@ -1,7 +1,6 @@
 use super::*;
-use crate::optim::test_support::{
-    assert_grad_close, numeric_grad, run_fixture_cases, test_values, Case,
-};
+use crate::fixtures::{run_cases, Case, Check};
+use crate::ops::gradcheck::{assert_grad_close, numeric_grad, test_values};
 
 #[test]
 fn binary_empty_target_with_empty_prediction_is_zero() {
@@ -90,10 +89,14 @@ fn hard_predictions_and_their_dice() {
     );
 }
 
-fn run_binary<T: Real>(case: &Case) -> Vec<Option<String>> {
-    let logits = case.input::<T>("logits");
-    let (loss, dlogits) =
-        binary_dice_loss(&logits, &case.input::<T>("target"), case.param_f64("eps")).unwrap();
+fn run_binary<T: Real>(case: &Case) -> Vec<Check> {
+    let logits = case.values::<T>("logits");
+    let (loss, dlogits) = binary_dice_loss(
+        &logits,
+        &case.values::<T>("target"),
+        case.param_f64("eps").expect("eps"),
+    )
+    .unwrap();
     let probs = crate::ops::activation::sigmoid_forward(&logits);
     vec![
         case.check("loss", &[T::of(loss)]),
@@ -102,17 +105,12 @@ fn run_binary<T: Real>(case: &Case) -> Vec<Option<String>> {
     ]
 }
 
-fn run_categorical<T: Real>(case: &Case) -> Vec<Option<String>> {
-    let dims = case.dims5("logits");
-    let logits = case.input::<T>("logits");
-    let labels: Vec<u8> = case
-        .tensor("labels")
-        .values
-        .iter()
-        .map(|&v| v as u8)
-        .collect();
+fn run_categorical<T: Real>(case: &Case) -> Vec<Check> {
+    let dims = case.dims::<5>("logits");
+    let logits = case.values::<T>("logits");
+    let labels: Vec<u8> = case.f64("labels").iter().map(|&v| v as u8).collect();
     let (result, dlogits) =
-        categorical_dice_loss(&logits, dims, &labels, case.param_f64("eps")).unwrap();
+        categorical_dice_loss(&logits, dims, &labels, case.param_f64("eps").expect("eps")).unwrap();
     let probs = crate::ops::activation::softmax_forward(&logits, dims).unwrap();
     vec![
         case.check("loss", &[T::of(result.loss)]),
@@ -121,15 +119,21 @@ fn run_categorical<T: Real>(case: &Case) -> Vec<Option<String>> {
     ]
 }
 
+/// The categorical cases are those with a label map.
+fn run_either<T: Real>(case: &Case) -> Vec<Check> {
+    if case.has("labels") {
+        run_categorical::<T>(case)
+    } else {
+        run_binary::<T>(case)
+    }
+}
+
 #[test]
 fn matches_pytorch_fixtures() {
-    run_fixture_cases(
+    run_cases(
+        "dice::matches_pytorch_fixtures",
         &["sigmoid_binary_dice_loss", "softmax_categorical_dice_loss"],
-        |case, f64_run| match (case.has("labels"), f64_run) {
-            (true, true) => run_categorical::<f64>(case),
-            (true, false) => run_categorical::<f32>(case),
-            (false, true) => run_binary::<f64>(case),
-            (false, false) => run_binary::<f32>(case),
-        },
+        run_either::<f64>,
+        run_either::<f32>,
     );
 }

@@ -1,7 +1,6 @@
 use super::*;
-use crate::optim::test_support::{
-    assert_grad_close, numeric_grad, run_fixture_cases, test_values, Case,
-};
+use crate::fixtures::{run_cases, Case, Check};
+use crate::ops::gradcheck::{assert_grad_close, numeric_grad, test_values};
 
 #[test]
 fn ties_go_to_the_first_maximum_and_odd_sizes_floor() {
@@ -56,10 +55,10 @@ fn backward_matches_finite_differences() {
     assert_grad_close("dx", &dx, &numeric, 1e-8);
 }
 
-fn run_case<T: Real>(case: &Case) -> Vec<Option<String>> {
-    let dims = case.dims5("x");
-    let (y, indices) = forward(&case.input::<T>("x"), dims).unwrap();
-    let dx = backward(&case.input::<T>("gy"), &indices, dims).unwrap();
+fn run_case<T: Real>(case: &Case) -> Vec<Check> {
+    let dims = case.dims::<5>("x");
+    let (y, indices) = forward(&case.values::<T>("x"), dims).unwrap();
+    let dx = backward(&case.values::<T>("gy"), &indices, dims).unwrap();
     let indices: Vec<f64> = indices.iter().map(|&i| i as f64).collect();
     vec![
         case.check("y", &y),
@@ -70,11 +69,10 @@ fn run_case<T: Real>(case: &Case) -> Vec<Option<String>> {
 
 #[test]
 fn matches_pytorch_fixtures() {
-    run_fixture_cases(&["max_pool3d"], |case, f64_run| {
-        if f64_run {
-            run_case::<f64>(case)
-        } else {
-            run_case::<f32>(case)
-        }
-    });
+    run_cases(
+        "max_pool::matches_pytorch_fixtures",
+        &["max_pool3d"],
+        run_case::<f64>,
+        run_case::<f32>,
+    );
 }
