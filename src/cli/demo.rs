@@ -15,7 +15,9 @@ use enamel::preprocess::{min_max, Array3};
 use enamel::tensor::DType;
 use enamel::train::data::load_training_set;
 use enamel::train::run::{self as train_loop, RunOptions};
-use enamel::train::{dice_per_class, run_dir, OptimizerKind, Pair, Precision, Stage, TrainConfig, Trainer};
+use enamel::train::{
+    dice_per_class, run_dir, OptimizerKind, Pair, Precision, Stage, TrainConfig, Trainer,
+};
 
 use super::device::{backend, DeviceChoice};
 use super::train::{parse_dhw, stop_flag};
@@ -38,7 +40,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 3)]
     pub phantoms: usize,
     /// Optimisation steps per stage.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 150)]
     pub steps: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -98,7 +100,12 @@ fn train_stage(
     let net = UNet::new(config.net, args.seed)?;
     let samples = load_training_set(&config)?;
     let mut trainer = Trainer::new(config, net, backend)?;
-    let options = RunOptions { out, stop: stop_flag(), abort_after_steps: None, progress: true };
+    let options = RunOptions {
+        out,
+        stop: stop_flag(),
+        abort_after_steps: None,
+        progress: true,
+    };
     train_loop::run(&mut trainer, &samples, &options, 0.0)?;
     Ok(trainer.net)
 }
@@ -141,13 +148,30 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let mut train = Vec::new();
     for i in 0..args.phantoms {
         let seed = args.seed * 1000 + i as u64 + 1;
-        train.push(write_phantom(&args.out.join(format!("phantoms/train_{i}")), &phantom_config(seed))?);
+        train.push(write_phantom(
+            &args.out.join(format!("phantoms/train_{i}")),
+            &phantom_config(seed),
+        )?);
     }
-    let held_out = write_phantom(&args.out.join("phantoms/held_out"), &phantom_config(args.seed * 1000 + 999))?;
+    let held_out = write_phantom(
+        &args.out.join("phantoms/held_out"),
+        &phantom_config(args.seed * 1000 + 999),
+    )?;
 
-    let binary_pairs = train.iter().map(|f| Pair { image: f.image.clone(), labels: f.teeth.clone() }).collect();
-    let category_pairs =
-        train.iter().map(|f| Pair { image: f.image.clone(), labels: f.categories.clone() }).collect();
+    let binary_pairs = train
+        .iter()
+        .map(|f| Pair {
+            image: f.image.clone(),
+            labels: f.teeth.clone(),
+        })
+        .collect();
+    let category_pairs = train
+        .iter()
+        .map(|f| Pair {
+            image: f.image.clone(),
+            labels: f.categories.clone(),
+        })
+        .collect();
     println!("stage 1/2: binary (net A, 430,075 parameters)");
     let mut net_a = train_stage(Stage::Binary, binary_pairs, &args, backend.clone())?;
     println!("stage 2/2: categories (net B, 108,036 parameters)");
@@ -157,10 +181,30 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let image = enamel::io::read_volume(&held_out.image)?;
     let mut x = Array3::from_volume(&image)?;
     min_max(&mut x);
-    let mut model_a = NetModel { net: &mut net_a, backend: backend.clone(), dtype: DType::F32 };
-    let teeth = argmax(&sliding_window(&mut model_a, &x, args.size, 0.5, |_, _| {})?);
-    let mut model_b = NetModel { net: &mut net_b, backend: backend.clone(), dtype: DType::F32 };
-    let mut categories = argmax(&sliding_window(&mut model_b, &x, args.size, 0.5, |_, _| {})?);
+    let mut model_a = NetModel {
+        net: &mut net_a,
+        backend: backend.clone(),
+        dtype: DType::F32,
+    };
+    let teeth = argmax(&sliding_window(
+        &mut model_a,
+        &x,
+        args.size,
+        0.5,
+        |_, _| {},
+    )?);
+    let mut model_b = NetModel {
+        net: &mut net_b,
+        backend: backend.clone(),
+        dtype: DType::F32,
+    };
+    let mut categories = argmax(&sliding_window(
+        &mut model_b,
+        &x,
+        args.size,
+        0.5,
+        |_, _| {},
+    )?);
     for (c, &t) in categories.data.iter_mut().zip(&teeth.data) {
         if t == 0.0 {
             *c = 0.0;
@@ -175,7 +219,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
     println!("\nheld-out phantom, binary stage: tooth Dice {teeth_dice:.3}");
     println!("cascade, Dice per category:");
     for (c, dice) in dice_per_class(&categories, &truth, 9).iter().enumerate() {
-        let shown = dice.map(|v| format!("{v:.3}")).unwrap_or_else(|| "absent".into());
+        let shown = dice
+            .map(|v| format!("{v:.3}"))
+            .unwrap_or_else(|| "absent".into());
         println!("  {c} {:<16} {shown}", CATEGORY_NAMES[c]);
     }
     println!(

@@ -30,7 +30,7 @@ pub enum Command {
     /// Generate a synthetic jaw phantom with exact tooth labels.
     Phantom(phantom::PhantomArgs),
     /// Train one stage of the cascade (binary teeth, or tooth categories).
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Phantoms → train both stages briefly → segment a held-out phantom → Dice per class.
     Demo(demo::DemoArgs),
 }
@@ -53,7 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info(args) => info::run(args),
         Command::Phantom(args) => phantom::run(args),
-        Command::Train(args) => train::run_command(args),
+        Command::Train(args) => train::run_command(*args),
         Command::Demo(args) => demo::run(args),
     }
 }

@@ -84,8 +84,14 @@ fn parse_label_map(text: &str) -> Result<LabelPairs, String> {
             let (raw, class) = pair
                 .split_once(':')
                 .ok_or_else(|| format!("`{pair}` is not RAW:CLASS (e.g. 11:1)"))?;
-            let raw = raw.trim().parse().map_err(|_| format!("`{raw}` is not an integer"))?;
-            let class = class.trim().parse().map_err(|_| format!("`{class}` is not a class"))?;
+            let raw = raw
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{raw}` is not an integer"))?;
+            let class = class
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{class}` is not a class"))?;
             Ok((raw, class))
         })
         .collect::<Result<_, String>>()
@@ -95,7 +101,11 @@ fn parse_label_map(text: &str) -> Result<LabelPairs, String> {
 pub fn parse_dhw(text: &str) -> Result<[usize; 3], String> {
     let parts: Vec<usize> = text
         .split(',')
-        .map(|p| p.trim().parse::<usize>().map_err(|_| format!("`{p}` is not a size")))
+        .map(|p| {
+            p.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("`{p}` is not a size"))
+        })
         .collect::<Result<_, _>>()?;
     match parts.as_slice() {
         &[d, h, w] if d > 0 && h > 0 && w > 0 => Ok([d, h, w]),
@@ -105,12 +115,19 @@ pub fn parse_dhw(text: &str) -> Result<[usize; 3], String> {
 
 fn pairs(images: &[PathBuf], labels: &[PathBuf], what: &str) -> Result<Vec<Pair>> {
     if images.len() != labels.len() {
-        bail!("{} {what} images but {} label maps: give them in pairs", images.len(), labels.len());
+        bail!(
+            "{} {what} images but {} label maps: give them in pairs",
+            images.len(),
+            labels.len()
+        );
     }
     Ok(images
         .iter()
         .zip(labels)
-        .map(|(image, labels)| Pair { image: image.clone(), labels: labels.clone() })
+        .map(|(image, labels)| Pair {
+            image: image.clone(),
+            labels: labels.clone(),
+        })
         .collect())
 }
 
@@ -132,10 +149,18 @@ pub fn run_command(args: TrainArgs) -> Result<()> {
     let backend = backend(args.device)?;
     let (mut trainer, best, out) = if let Some(dir) = &args.resume {
         let (trainer, best) = run_dir::resume(&dir.join("last.safetensors"), backend)?;
-        info!("resuming {} at epoch {} (step {})", dir.display(), trainer.epoch, trainer.step);
+        info!(
+            "resuming {} at epoch {} (step {})",
+            dir.display(),
+            trainer.epoch,
+            trainer.step
+        );
         (trainer, best, dir.clone())
     } else {
-        let out = args.out.clone().context("give --out RUN_DIR (or --resume RUN_DIR)")?;
+        let out = args
+            .out
+            .clone()
+            .context("give --out RUN_DIR (or --resume RUN_DIR)")?;
         let train = pairs(&args.images, &args.labels, "training")?;
         if train.is_empty() {
             bail!("no training data: give --image A.nrrd --labels A_labels.nrrd");
@@ -167,7 +192,8 @@ pub fn run_command(args: TrainArgs) -> Result<()> {
         net_config.check_input(&[1, 1, args.patch[0], args.patch[1], args.patch[2]])?;
         let mut net = UNet::new(net_config, args.seed)?;
         if let Some(path) = &args.init_from {
-            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let tensors = safetensors::SafeTensors::deserialize(&bytes)
                 .with_context(|| format!("{}: not a safetensors file", path.display()))?;
             checkpoint::load_state(&mut net, &tensors, "", path, true)?;
@@ -179,11 +205,18 @@ pub fn run_command(args: TrainArgs) -> Result<()> {
     };
 
     let samples = load_training_set(&trainer.config)?;
-    let options =
-        RunOptions { out: out.clone(), stop: stop_flag(), abort_after_steps: None, progress: true };
+    let options = RunOptions {
+        out: out.clone(),
+        stop: stop_flag(),
+        abort_after_steps: None,
+        progress: true,
+    };
     let (ended, _) = run(&mut trainer, &samples, &options, best)?;
     match ended {
-        Ended::Interrupted => info!("interrupted: {} holds the last state", out.join("last.safetensors").display()),
+        Ended::Interrupted => info!(
+            "interrupted: {} holds the last state",
+            out.join("last.safetensors").display()
+        ),
         _ => info!("done: checkpoints and metrics.csv in {}", out.display()),
     }
     Ok(())

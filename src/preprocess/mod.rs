@@ -94,7 +94,11 @@ impl Array3 {
 
     /// A label map (values rounded to the nearest integer in 0..=255) with `like`'s geometry.
     pub fn into_volume_u8(self, like: &Volume) -> Volume {
-        let labels = self.data.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect();
+        let labels = self
+            .data
+            .iter()
+            .map(|&v| v.round().clamp(0.0, 255.0) as u8)
+            .collect();
         let mut v = like.with_voxels(Voxels::U8(labels));
         v.sizes = self.sizes;
         v
