@@ -26,7 +26,9 @@ fn every_kernel_compiles_for_sm61_and_sm90_within_its_budgets() {
 
     let required = std::env::var("ENAMEL_REQUIRE_NVRTC").is_ok_and(|v| v == "1");
     let mut command = Command::new("python3");
-    command.arg(root.join("scripts/nvrtc-check.py")).args(["--arch", "sm_61,sm_90"]);
+    command
+        .arg(root.join("scripts/nvrtc-check.py"))
+        .args(["--arch", "sm_61,sm_90"]);
     if let Some(dir) = std::env::var_os("ENAMEL_NVRTC_DIR") {
         command.arg("--nvrtc-dir").arg(dir);
     }
@@ -44,8 +46,14 @@ fn every_kernel_compiles_for_sm61_and_sm90_within_its_budgets() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !required && stdout.contains("skipped") {
-        report_skip("nvrtc check", "NVRTC 12.x not found (set ENAMEL_NVRTC_DIR; see README)");
+        report_skip(
+            "nvrtc check",
+            "NVRTC 12.x not found (set ENAMEL_NVRTC_DIR; see README)",
+        );
         return;
     }
-    assert!(output.status.success(), "NVRTC check failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "NVRTC check failed:\n{stdout}\n{stderr}"
+    );
 }
