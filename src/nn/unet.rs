@@ -229,20 +229,28 @@ impl UNet {
         let mut skips = Vec::new();
         for (i, block) in self.down_blocks.iter_mut().enumerate() {
             let name = format!("down_blocks.{i}");
-            h = block
-                .conv1
-                .forward(tape, &mut bound, &format!("{name}.conv1"), h)?;
-            h = relu(tape, h)?;
-            h = block
-                .norm1
-                .forward(tape, &mut bound, &format!("{name}.norm1"), h, training)?;
-            h = block
-                .conv2
-                .forward(tape, &mut bound, &format!("{name}.conv2"), h)?;
-            h = relu(tape, h)?;
-            h = block
-                .norm2
-                .forward(tape, &mut bound, &format!("{name}.norm2"), h, training)?;
+            let stage = Stage {
+                tape: &mut *tape,
+                bound: &mut bound,
+                training,
+            };
+            h = stage.conv_relu_norm(
+                &name,
+                ("conv1", &block.conv1),
+                ("norm1", &mut block.norm1),
+                h,
+            )?;
+            let stage = Stage {
+                tape: &mut *tape,
+                bound: &mut bound,
+                training,
+            };
+            h = stage.conv_relu_norm(
+                &name,
+                ("conv2", &block.conv2),
+                ("norm2", &mut block.norm2),
+                h,
+            )?;
             activations.push((format!("act.{name}.before_pool"), h));
             skips.push(h);
             if block.pooling {
@@ -254,28 +262,36 @@ impl UNet {
         for (i, block) in self.up_blocks.iter_mut().enumerate() {
             let name = format!("up_blocks.{i}");
             let skip = skips[skips.len() - 2 - i];
-            let mut up = block
-                .up
-                .forward(tape, &mut bound, &format!("{name}.up"), h)?;
-            up = relu(tape, up)?;
-            up = block
-                .norm0
-                .forward(tape, &mut bound, &format!("{name}.norm0"), up, training)?;
+            let stage = Stage {
+                tape: &mut *tape,
+                bound: &mut bound,
+                training,
+            };
+            let up =
+                stage.conv_relu_norm(&name, ("up", &block.up), ("norm0", &mut block.norm0), h)?;
             h = concat(tape, up, skip)?;
-            h = block
-                .conv1
-                .forward(tape, &mut bound, &format!("{name}.conv1"), h)?;
-            h = relu(tape, h)?;
-            h = block
-                .norm1
-                .forward(tape, &mut bound, &format!("{name}.norm1"), h, training)?;
-            h = block
-                .conv2
-                .forward(tape, &mut bound, &format!("{name}.conv2"), h)?;
-            h = relu(tape, h)?;
-            h = block
-                .norm2
-                .forward(tape, &mut bound, &format!("{name}.norm2"), h, training)?;
+            let stage = Stage {
+                tape: &mut *tape,
+                bound: &mut bound,
+                training,
+            };
+            h = stage.conv_relu_norm(
+                &name,
+                ("conv1", &block.conv1),
+                ("norm1", &mut block.norm1),
+                h,
+            )?;
+            let stage = Stage {
+                tape: &mut *tape,
+                bound: &mut bound,
+                training,
+            };
+            h = stage.conv_relu_norm(
+                &name,
+                ("conv2", &block.conv2),
+                ("norm2", &mut block.norm2),
+                h,
+            )?;
             activations.push((format!("act.{name}.out"), h));
         }
 
@@ -285,5 +301,34 @@ impl UNet {
             params: bound.vars,
             activations,
         })
+    }
+}
+
+/// What every conv → ReLU → BatchNorm step of a forward pass shares.
+struct Stage<'a> {
+    tape: &'a mut Tape,
+    bound: &'a mut Bound,
+    training: bool,
+}
+
+impl Stage<'_> {
+    /// `norm(relu(conv(h)))`, with parameters named `{block}.{conv name}.*` and
+    /// `{block}.{norm name}.*` as in PyTorch's state_dict.
+    fn conv_relu_norm(
+        self,
+        block: &str,
+        (conv_name, conv): (&str, &Conv),
+        (norm_name, norm): (&str, &mut Norm),
+        h: Var,
+    ) -> Result<Var> {
+        let h = conv.forward(self.tape, self.bound, &format!("{block}.{conv_name}"), h)?;
+        let h = relu(self.tape, h)?;
+        norm.forward(
+            self.tape,
+            self.bound,
+            &format!("{block}.{norm_name}"),
+            h,
+            self.training,
+        )
     }
 }

@@ -176,7 +176,8 @@ mod tests {
 
     #[test]
     fn arc_length_matches_the_closed_form() {
-        // Arc length of y = c x² from 0 to X: (X s + asinh(2 c X) / (2 c)) / 2, s = sqrt(1 + (2cX)²).
+        // Arc length of y = c x² from 0 to X: (X s + asinh(2 c X) / (2 c)) / 2,
+        // with s = sqrt(1 + (2cX)²).
         let c = 0.05;
         let arch = Arch::new(
             ArchShape {
