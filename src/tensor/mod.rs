@@ -267,13 +267,12 @@ impl Tensor {
         if self.dtype() == dtype {
             return self.clone();
         }
-        let values = self.as_f32();
         let data = match dtype {
             DType::F64 => HostData::F64(self.as_f64().into_owned()),
-            DType::F32 => HostData::F32(values.into_owned()),
-            DType::F16 => HostData::F16(values.iter().map(|&v| f16::from_f32(v)).collect()),
-            DType::U8 => HostData::U8(values.iter().map(|&v| v as u8).collect()),
-            DType::I32 => HostData::I32(values.iter().map(|&v| v as i32).collect()),
+            DType::F32 => HostData::F32(self.as_f32().into_owned()),
+            DType::F16 => HostData::F16(self.as_f32().iter().map(|&v| f16::from_f32(v)).collect()),
+            DType::U8 => HostData::U8(self.as_f64().iter().map(|&v| v as u8).collect()),
+            DType::I32 => HostData::I32(self.as_f64().iter().map(|&v| v as i32).collect()),
         };
         Tensor {
             shape: self.shape.clone(),
