@@ -49,6 +49,7 @@ fn config(precision: Precision) -> TrainConfig {
         precision,
         seed: 7,
         checkpoint_every: 0,
+        half: None,
     }
 }
 
@@ -283,4 +284,52 @@ fn real_ct_short_training_lowers_the_loss_and_reloads_to_the_same_logits() {
         tape.value(out.logits).to_f32_vec()
     };
     assert_eq!(logits(&mut trainer.net), logits(&mut reloaded));
+}
+
+#[test]
+fn halves_split_at_the_labels_midline_by_world_side() {
+    use enamel::io::{Volume, Voxels};
+    use enamel::train::data::half_of;
+    use enamel::train::Half;
+
+    // Labels at i = 2..4 and 10..12 of 14: centroid i = 7 (world x = 7·0.5 + origin).
+    let sizes = [14, 3, 2];
+    let n: usize = sizes.iter().product();
+    let classes: Vec<f32> = (0..n)
+        .map(|v| {
+            if matches!(v % 14, 2..=4 | 10..=12) {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let image: Vec<f32> = (0..n).map(|v| (v % 14) as f32).collect();
+    let sample = Sample {
+        image: Array3 { sizes, data: image },
+        classes: Array3 {
+            sizes,
+            data: classes,
+        },
+    };
+    let mut volume = Volume::new(sizes, Voxels::U8(vec![0; n]), [0.5; 3]);
+
+    // Identity directions: +i is +x, the patient's left.
+    let left = half_of(&sample, &volume, Half::Left).unwrap();
+    let right = half_of(&sample, &volume, Half::Right).unwrap();
+    assert_eq!(left.image.sizes, [7, 3, 2]);
+    assert_eq!(right.image.sizes, [7, 3, 2]);
+    assert_eq!(left.image.data[0], 7.0);
+    assert_eq!(right.image.data[0], 0.0);
+
+    // Flipped i (−x): the left is now the low i.
+    volume.direction[0][0] = -1.0;
+    assert_eq!(
+        half_of(&sample, &volume, Half::Left).unwrap().image.data[0],
+        0.0
+    );
+
+    // An oblique i axis cannot be split by index.
+    volume.direction = [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]];
+    assert!(half_of(&sample, &volume, Half::Left).is_err());
 }

@@ -95,6 +95,7 @@ fn train_stage(
         precision: Precision::F32,
         seed: args.seed,
         checkpoint_every: 0,
+        half: None,
     };
     run_dir::write_config(&out, &config)?;
     let net = UNet::new(config.net, args.seed)?;

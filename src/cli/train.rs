@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use enamel::nn::{checkpoint, UNet, UNetConfig};
 use enamel::train::data::load_training_set;
 use enamel::train::run::{run, Ended, RunOptions};
-use enamel::train::{run_dir, OptimizerKind, Pair, Precision, Stage, TrainConfig, Trainer};
+use enamel::train::{run_dir, Half, OptimizerKind, Pair, Precision, Stage, TrainConfig, Trainer};
 use tracing::info;
 
 use super::device::{backend, DeviceChoice};
@@ -64,6 +64,10 @@ pub struct TrainArgs {
     /// Save epoch_<n>.safetensors every N epochs (0: only last and best).
     #[arg(long, default_value_t = 0)]
     pub checkpoint_every: usize,
+    /// Train on this half of each training pair (split at the midline of its labels, in
+    /// world x) and validate on the other half too.
+    #[arg(long, value_enum)]
+    pub half: Option<Half>,
     /// Start from these weights (an enamel checkpoint or a PyTorch state_dict as safetensors).
     #[arg(long)]
     pub init_from: Option<PathBuf>,
@@ -188,6 +192,7 @@ pub fn run_command(args: TrainArgs) -> Result<()> {
             precision: args.precision,
             seed: args.seed,
             checkpoint_every: args.checkpoint_every,
+            half: args.half,
         };
         net_config.check_input(&[1, 1, args.patch[0], args.patch[1], args.patch[2]])?;
         let mut net = UNet::new(net_config, args.seed)?;

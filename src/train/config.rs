@@ -50,6 +50,25 @@ pub enum Precision {
     Mixed,
 }
 
+/// A side of the patient, for splitting a volume at the midline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Half {
+    /// The patient's right (−x in LPS).
+    Right,
+    /// The patient's left (+x in LPS).
+    Left,
+}
+
+impl Half {
+    pub fn other(self) -> Half {
+        match self {
+            Half::Right => Half::Left,
+            Half::Left => Half::Right,
+        }
+    }
+}
+
 /// An image and its label map.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pair {
@@ -82,4 +101,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Save `epoch_<n>.safetensors` every this many epochs (0: never).
     pub checkpoint_every: usize,
+    /// Train on this half of each training pair (split at the midline, the world x of the
+    /// labelled voxels' centroid) and validate on the other half as well.
+    #[serde(default)]
+    pub half: Option<Half>,
 }

@@ -6,9 +6,9 @@
 
 use anyhow::{bail, Context, Result};
 
-use super::config::{Pair, Stage, TrainConfig};
+use super::config::{Half, Pair, Stage, TrainConfig};
 use crate::io::{read_volume, Volume};
-use crate::preprocess::{min_max, rotate, Array3, Axis, Interpolation, LabelMap};
+use crate::preprocess::{crop, min_max, rotate, Array3, Axis, Interpolation, LabelMap};
 use crate::rng::Rng;
 use crate::tensor::{DType, Tensor};
 
@@ -92,12 +92,55 @@ pub fn load_pair(pair: &Pair, stage: Stage, label_map: &[(i64, u32)]) -> Result<
     ))
 }
 
+/// The part of `sample` on one side of the patient's midline: the world x (LPS: +x is the
+/// patient's left) of the centroid of its labelled voxels. The i axis must run along ±x.
+pub fn half_of(sample: &Sample, volume: &Volume, half: Half) -> Result<Sample> {
+    let x_of_i = volume.direction[0][0];
+    if x_of_i.abs() < 0.99 {
+        bail!(
+            "splitting at the midline needs the i axis along x; its direction is {:?}",
+            [
+                volume.direction[0][0],
+                volume.direction[1][0],
+                volume.direction[2][0]
+            ]
+        );
+    }
+    let si = sample.classes.sizes[0];
+    let (mut sum, mut count) = (0.0, 0usize);
+    for (n, &c) in sample.classes.data.iter().enumerate() {
+        if c > 0.0 {
+            sum += (n % si) as f64;
+            count += 1;
+        }
+    }
+    if count == 0 {
+        bail!("no labelled voxel to find the midline from");
+    }
+    let mid = (sum / count as f64).round() as usize;
+    // Index i grows towards +x (the left) when the direction's x is positive.
+    let left_is_high_i = x_of_i > 0.0;
+    let take_high = (half == Half::Left) == left_is_high_i;
+    let (start, len) = if take_high { (mid, si - mid) } else { (0, mid) };
+    if len == 0 {
+        bail!("the midline at i = {mid} leaves nothing on the {half:?} side");
+    }
+    let sizes = [len, sample.image.sizes[1], sample.image.sizes[2]];
+    let (image, _) = crop(&sample.image, [start, 0, 0], sizes)?;
+    let (classes, _) = crop(&sample.classes, [start, 0, 0], sizes)?;
+    Ok(Sample { image, classes })
+}
+
 /// Every training sample and its rotated copies (about the k axis, linear for images and
 /// nearest for labels).
 pub fn load_training_set(config: &TrainConfig) -> Result<Vec<Sample>> {
     let mut samples = Vec::new();
     for pair in &config.train {
-        let (sample, _) = load_pair(pair, config.stage, &config.label_map)?;
+        let (sample, volume) = load_pair(pair, config.stage, &config.label_map)?;
+        let sample = match config.half {
+            Some(half) => half_of(&sample, &volume, half)?,
+            None => sample,
+        };
         for &angle in config.augment_rotations.iter().filter(|&&a| a != 0.0) {
             samples.push(Sample {
                 image: rotate(&sample.image, Axis::K, angle, Interpolation::Linear, 0.0),

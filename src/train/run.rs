@@ -87,7 +87,7 @@ pub fn run(
         bar.finish_and_clear();
         trainer.epoch = epoch;
 
-        let dice = if trainer.config.validation.is_empty() {
+        let dice = if trainer.config.validation.is_empty() && trainer.config.half.is_none() {
             Vec::new()
         } else {
             let backend = trainer.backend().clone();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use super::config::{Stage, TrainConfig};
-use super::data::load_pair;
+use super::data::{half_of, load_pair};
 use crate::backend::Backend;
 use crate::infer::{argmax, sliding_window, NetModel};
 use crate::nn::UNet;
@@ -20,7 +20,8 @@ pub fn dice_per_class(prediction: &Array3, target: &Array3, classes: usize) -> V
     hard_dice_per_class(&p, &t, classes)
 }
 
-/// Mean hard Dice per class over the validation pairs (eval mode, overlap 0.5).
+/// Mean hard Dice per class over the validation pairs and, when the run trains on one half of
+/// each training pair, over the other halves (eval mode, overlap 0.5).
 pub fn validate(
     net: &mut UNet,
     config: &TrainConfig,
@@ -28,8 +29,17 @@ pub fn validate(
 ) -> Result<Vec<Option<f64>>> {
     let classes = config.stage.classes();
     let mut sums = vec![(0.0, 0usize); classes];
+    let mut samples = Vec::new();
     for pair in &config.validation {
-        let (sample, _) = load_pair(pair, config.stage, &config.label_map)?;
+        samples.push(load_pair(pair, config.stage, &config.label_map)?.0);
+    }
+    if let Some(half) = config.half {
+        for pair in &config.train {
+            let (sample, volume) = load_pair(pair, config.stage, &config.label_map)?;
+            samples.push(half_of(&sample, &volume, half.other())?);
+        }
+    }
+    for sample in &samples {
         let mut model = NetModel {
             net,
             backend: backend.clone(),
