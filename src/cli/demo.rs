@@ -125,7 +125,7 @@ const CATEGORY_NAMES: [&str; 9] = [
 
 pub fn run(args: DemoArgs) -> Result<()> {
     let started = Instant::now();
-    let backend = backend(args.device)?;
+    let backend = backend(args.device, None)?;
     let [d, h, w] = args.size;
     println!(
         "enamel demo: {} training phantoms + 1 held out, {d}x{h}x{w} voxels (D,H,W) at {} mm, \

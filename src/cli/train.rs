@@ -1,6 +1,6 @@
 //! `enamel train`: one stage of the cascade on image/label pairs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -55,6 +55,13 @@ pub struct TrainArgs {
     pub precision: Precision,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceChoice,
+    /// Device memory budget, e.g. 6GiB (a GTX 1060); default: the device's memory.
+    #[arg(long, value_parser = super::device::parse_bytes)]
+    pub mem_limit: Option<usize>,
+    /// More training pairs: a text file with one `IMAGE LABELS` line per pair (paths relative
+    /// to the file), or a folder where each `NAME_labels.EXT` pairs with `NAME.EXT`.
+    #[arg(long)]
+    pub pairs: Option<PathBuf>,
     #[arg(long)]
     pub n_blocks: Option<usize>,
     #[arg(long)]
@@ -135,6 +142,72 @@ fn pairs(images: &[PathBuf], labels: &[PathBuf], what: &str) -> Result<Vec<Pair>
         .collect())
 }
 
+/// Pairs listed in a text file (`IMAGE LABELS` per line, `#` comments, paths relative to the
+/// file) or found in a folder (`NAME_labels.EXT` beside `NAME.EXT`).
+pub fn pairs_from(source: &Path) -> Result<Vec<Pair>> {
+    if source.is_dir() {
+        let mut found = Vec::new();
+        for entry in
+            std::fs::read_dir(source).with_context(|| format!("reading {}", source.display()))?
+        {
+            let path = entry?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let Some((stem, ext)) = name.split_once("_labels.") else {
+                continue;
+            };
+            let image = source.join(format!("{stem}.{ext}"));
+            if !image.exists() {
+                bail!(
+                    "{} has no image {} beside it",
+                    path.display(),
+                    image.display()
+                );
+            }
+            found.push(Pair {
+                image,
+                labels: path,
+            });
+        }
+        found.sort_by(|a, b| a.image.cmp(&b.image));
+        if found.is_empty() {
+            bail!(
+                "{}: no NAME_labels.EXT files with a NAME.EXT image",
+                source.display()
+            );
+        }
+        return Ok(found);
+    }
+    let text =
+        std::fs::read_to_string(source).with_context(|| format!("reading {}", source.display()))?;
+    let base = source.parent().unwrap_or(Path::new("."));
+    let mut found = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|f| !f.is_empty())
+            .collect();
+        let [image, labels] = fields.as_slice() else {
+            bail!(
+                "{} line {}: expected `IMAGE LABELS`, got `{line}`",
+                source.display(),
+                number + 1
+            );
+        };
+        found.push(Pair {
+            image: base.join(image),
+            labels: base.join(labels),
+        });
+    }
+    Ok(found)
+}
+
 /// The flag that Ctrl-C sets; the handler is installed on first use.
 pub fn stop_flag() -> Arc<AtomicBool> {
     static STOP: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
@@ -150,7 +223,7 @@ pub fn stop_flag() -> Arc<AtomicBool> {
 }
 
 pub fn run_command(args: TrainArgs) -> Result<()> {
-    let backend = backend(args.device)?;
+    let backend = backend(args.device, args.mem_limit)?;
     let (mut trainer, best, out) = if let Some(dir) = &args.resume {
         let (trainer, best) = run_dir::resume(&dir.join("last.safetensors"), backend)?;
         info!(
@@ -165,7 +238,10 @@ pub fn run_command(args: TrainArgs) -> Result<()> {
             .out
             .clone()
             .context("give --out RUN_DIR (or --resume RUN_DIR)")?;
-        let train = pairs(&args.images, &args.labels, "training")?;
+        let mut train = pairs(&args.images, &args.labels, "training")?;
+        if let Some(source) = &args.pairs {
+            train.extend(pairs_from(source)?);
+        }
         if train.is_empty() {
             bail!("no training data: give --image A.nrrd --labels A_labels.nrrd");
         }
@@ -225,4 +301,51 @@ pub fn run_command(args: TrainArgs) -> Result<()> {
         _ => info!("done: checkpoints and metrics.csv in {}", out.display()),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_come_from_a_list_file_or_a_folder() {
+        let dir = std::env::temp_dir().join(format!("enamel-pairs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "a.nrrd",
+            "a_labels.nrrd",
+            "b.nii.gz",
+            "b_labels.nii.gz",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.join(name), b"").unwrap();
+        }
+        let found = pairs_from(&dir).unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].image, dir.join("a.nrrd"));
+        assert_eq!(found[0].labels, dir.join("a_labels.nrrd"));
+        assert_eq!(found[1].image, dir.join("b.nii.gz"));
+
+        let list = dir.join("pairs.txt");
+        std::fs::write(
+            &list,
+            "# training pairs\nx.nrrd  x_seg.nrrd\n\ny.nrrd,y_seg.nrrd # two\n",
+        )
+        .unwrap();
+        let found = pairs_from(&list).unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[1].labels, dir.join("y_seg.nrrd"));
+
+        std::fs::write(&list, "only_one.nrrd\n").unwrap();
+        let err = pairs_from(&list).unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+
+        std::fs::remove_file(dir.join("a.nrrd")).unwrap();
+        assert!(pairs_from(&dir)
+            .unwrap_err()
+            .to_string()
+            .contains("no image"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
