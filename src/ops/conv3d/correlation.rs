@@ -20,6 +20,10 @@ use crate::ops::Real;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+/// Groups the weight gradient's tasks are summed in (fixed, so results do not depend on the
+/// number of threads or their scheduling; enough for 16 cores).
+const WEIGHT_GRAD_GROUPS: usize = 16;
+
 /// Elements of one tile's unfolded planes (1 MiB in f32): small enough for the 2 MiB L2 next
 /// to gemm's packed weights, large enough for several planes. On the 18-channel layers of
 /// net A (measured on a busy machine) 1 MiB beat 384 KiB, 768 KiB, 1.25 MiB and 2 MiB.
@@ -176,8 +180,10 @@ impl Correlation {
         let fit = (TILE_COL_ELEMS / per_plane).max(self.k);
         let mut planes = ((fit - self.k) / self.stride + 1).clamp(1, od);
 
-        // Several tasks per core, so that no core idles at the end of a small layer.
-        let wanted = 4 * rayon::current_num_threads();
+        // Several tasks per core (up to 16 cores), so that no core idles at the end of a small
+        // layer. A constant, not the thread count: the tiling decides how the weight gradient
+        // is summed, and results must not depend on the machine's core count.
+        let wanted = 4 * WEIGHT_GRAD_GROUPS;
         let tiling = |rows: usize, planes: usize| Tiling {
             rows,
             planes,
@@ -416,11 +422,17 @@ impl Correlation {
         let [_, oh, ow] = self.output;
         let len = dweight.len();
 
-        let total = (0..tiling.tasks(self.n))
+        // Tasks are dealt to a fixed number of contiguous groups, each summed in task order,
+        // and the groups are added in group order: the result does not depend on how rayon
+        // schedules them, so a resumed training run repeats its losses bit for bit.
+        let tasks = tiling.tasks(self.n);
+        let groups = WEIGHT_GRAD_GROUPS.min(tasks).max(1);
+        let partials: Vec<Vec<T>> = (0..groups)
             .into_par_iter()
-            .fold(
-                || (vec![T::zero(); len], Vec::new()),
-                |(mut acc, mut col), t| {
+            .map(|g| {
+                let mut acc = vec![T::zero(); len];
+                let mut col = Vec::new();
+                for t in (g * tasks / groups)..((g + 1) * tasks / groups) {
                     let tile = self.tile(&tiling, t);
                     let image = &inp[tile.img * self.cin * ivol..][..self.cin * ivol];
                     let (base, step, row_stride) = self.windows(image, &tile, &mut col);
@@ -431,7 +443,7 @@ impl Correlation {
                         let grad = &gout[tile.img * self.cout * ovol + p0..];
                         // SAFETY: `grad` holds `cout` rows of `positions` at stride `ovol`, the
                         // window `kc` rows of `positions` at `row_stride`; `acc` is `cout x kc`
-                        // and owned by this task.
+                        // and owned by this group.
                         unsafe {
                             gemm::gemm(
                                 self.cout,
@@ -456,17 +468,14 @@ impl Correlation {
                             );
                         }
                     }
-                    (acc, col)
-                },
-            )
-            .map(|(acc, _)| acc)
-            .reduce(
-                || vec![T::zero(); len],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += *y);
-                    a
-                },
-            );
+                }
+                acc
+            })
+            .collect();
+        let mut total = vec![T::zero(); len];
+        for part in &partials {
+            total.iter_mut().zip(part).for_each(|(x, y)| *x += *y);
+        }
         dweight.copy_from_slice(&self.reorder(&total, true));
     }
 }
@@ -482,15 +491,15 @@ mod tests {
             cin: 2,
             cout: 3,
             input,
-            output: [41, 9, 10],
+            output: [161, 9, 10],
             k: 3,
             stride,
             pad: 1,
         };
-        for c in [deep(1, [41, 9, 10]), deep(2, [81, 17, 19])] {
+        for c in [deep(1, [161, 9, 10]), deep(2, [321, 17, 19])] {
             let tiling = c.tiling();
             assert!(tiling.planes > 1 && tiling.slabs > 1, "{c:?}: {tiling:?}");
-            assert!(tiling.slabs * tiling.planes >= 41, "{tiling:?}");
+            assert!(tiling.slabs * tiling.planes >= 161, "{tiling:?}");
         }
     }
 }

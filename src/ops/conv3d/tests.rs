@@ -170,3 +170,30 @@ fn pytorch_fixtures() {
     }
     assert!(seen > 0, "the manifest holds no conv3d case");
 }
+
+#[test]
+fn weight_gradient_is_identical_on_any_number_of_threads() {
+    // Many tiles (a deep volume, 9 channels) so the tasks really spread over the groups.
+    let s = shape(2, 9, 9, [13, 17, 19], 3, 1);
+    let x: Vec<f32> = crate::ops::gradcheck::test_values(s.input_len().unwrap(), 11)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let gy: Vec<f32> = crate::ops::gradcheck::test_values(s.output_len().unwrap(), 12)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut dw = vec![0.0f32; s.weight_len().unwrap()];
+        let mut db = vec![0.0f32; s.cout];
+        pool.install(|| super::cpu::backward_weight(&s, &x, &gy, &mut dw, Some(&mut db)));
+        (dw, db)
+    };
+    let one = run(1);
+    assert_eq!(one, run(3));
+    assert_eq!(one, run(8));
+}
