@@ -32,7 +32,7 @@ pub enum IoError {
     #[error("{path}: required field `{field}` is missing")]
     MissingField { path: PathBuf, field: &'static str },
 
-    #[error("{path}: unknown field `{field}` (value {value:?}); key/value pairs are written `key:=value`")]
+    #[error("{path}: unknown field `{field}` (value {value:?}); key/value pairs use `key:=value`")]
     UnknownField {
         path: PathBuf,
         field: String,
@@ -49,7 +49,7 @@ pub enum IoError {
         text: String,
     },
 
-    #[error("{path}: the data hold {got} bytes but `sizes` {sizes:?} of type {type_name} need {expected}")]
+    #[error("{path}: the data hold {got} bytes; `sizes` {sizes:?} of {type_name} need {expected}")]
     DataLength {
         path: PathBuf,
         sizes: Vec<usize>,
@@ -58,7 +58,7 @@ pub enum IoError {
         got: u64,
     },
 
-    #[error("{path}: `sizes` {sizes:?} of type {type_name} need {bytes} bytes, over the limit of {limit}")]
+    #[error("{path}: `sizes` {sizes:?} of {type_name} need {bytes} bytes, over the limit {limit}")]
     TooLarge {
         path: PathBuf,
         sizes: Vec<usize>,
