@@ -218,10 +218,15 @@ impl UNet {
         dtype: DType,
     ) -> Result<Forward> {
         self.config.check_input(tape.value(x).shape())?;
-        let mut bound = Bound {
+        let bound = Bound {
             vars: Vec::new(),
             dtype,
             requires_grad: training,
+        };
+        let mut pass = Pass {
+            tape,
+            bound,
+            training,
         };
         let mut activations = Vec::new();
 
@@ -229,23 +234,13 @@ impl UNet {
         let mut skips = Vec::new();
         for (i, block) in self.down_blocks.iter_mut().enumerate() {
             let name = format!("down_blocks.{i}");
-            let stage = Stage {
-                tape: &mut *tape,
-                bound: &mut bound,
-                training,
-            };
-            h = stage.conv_relu_norm(
+            h = pass.conv_relu_norm(
                 &name,
                 ("conv1", &block.conv1),
                 ("norm1", &mut block.norm1),
                 h,
             )?;
-            let stage = Stage {
-                tape: &mut *tape,
-                bound: &mut bound,
-                training,
-            };
-            h = stage.conv_relu_norm(
+            h = pass.conv_relu_norm(
                 &name,
                 ("conv2", &block.conv2),
                 ("norm2", &mut block.norm2),
@@ -254,7 +249,7 @@ impl UNet {
             activations.push((format!("act.{name}.before_pool"), h));
             skips.push(h);
             if block.pooling {
-                h = max_pool3d(tape, h)?;
+                h = max_pool3d(pass.tape, h)?;
                 activations.push((format!("act.{name}.pooled"), h));
             }
         }
@@ -262,31 +257,16 @@ impl UNet {
         for (i, block) in self.up_blocks.iter_mut().enumerate() {
             let name = format!("up_blocks.{i}");
             let skip = skips[skips.len() - 2 - i];
-            let stage = Stage {
-                tape: &mut *tape,
-                bound: &mut bound,
-                training,
-            };
             let up =
-                stage.conv_relu_norm(&name, ("up", &block.up), ("norm0", &mut block.norm0), h)?;
-            h = concat(tape, up, skip)?;
-            let stage = Stage {
-                tape: &mut *tape,
-                bound: &mut bound,
-                training,
-            };
-            h = stage.conv_relu_norm(
+                pass.conv_relu_norm(&name, ("up", &block.up), ("norm0", &mut block.norm0), h)?;
+            h = concat(pass.tape, up, skip)?;
+            h = pass.conv_relu_norm(
                 &name,
                 ("conv1", &block.conv1),
                 ("norm1", &mut block.norm1),
                 h,
             )?;
-            let stage = Stage {
-                tape: &mut *tape,
-                bound: &mut bound,
-                training,
-            };
-            h = stage.conv_relu_norm(
+            h = pass.conv_relu_norm(
                 &name,
                 ("conv2", &block.conv2),
                 ("norm2", &mut block.norm2),
@@ -295,40 +275,42 @@ impl UNet {
             activations.push((format!("act.{name}.out"), h));
         }
 
-        let logits = self.conv_final.forward(tape, &mut bound, "conv_final", h)?;
+        let logits = self
+            .conv_final
+            .forward(pass.tape, &mut pass.bound, "conv_final", h)?;
         Ok(Forward {
             logits,
-            params: bound.vars,
+            params: pass.bound.vars,
             activations,
         })
     }
 }
 
-/// What every conv → ReLU → BatchNorm step of a forward pass shares.
-struct Stage<'a> {
+/// One forward pass: the tape, the parameters bound to it so far, and the mode.
+struct Pass<'a> {
     tape: &'a mut Tape,
-    bound: &'a mut Bound,
+    bound: Bound,
     training: bool,
 }
 
-impl Stage<'_> {
+impl Pass<'_> {
     /// `norm(relu(conv(h)))`, with parameters named `{block}.{conv name}.*` and
     /// `{block}.{norm name}.*` as in PyTorch's state_dict.
     fn conv_relu_norm(
-        self,
+        &mut self,
         block: &str,
         (conv_name, conv): (&str, &Conv),
         (norm_name, norm): (&str, &mut Norm),
         h: Var,
     ) -> Result<Var> {
-        let h = conv.forward(self.tape, self.bound, &format!("{block}.{conv_name}"), h)?;
-        let h = relu(self.tape, h)?;
-        norm.forward(
+        let h = conv.forward(
             self.tape,
-            self.bound,
-            &format!("{block}.{norm_name}"),
+            &mut self.bound,
+            &format!("{block}.{conv_name}"),
             h,
-            self.training,
-        )
+        )?;
+        let h = relu(self.tape, h)?;
+        let name = format!("{block}.{norm_name}");
+        norm.forward(self.tape, &mut self.bound, &name, h, self.training)
     }
 }
