@@ -95,6 +95,25 @@ fn check_gradient(op: &'static str, gy: &Tensor, expected: [usize; 5]) -> Result
     Ok(())
 }
 
+/// Runs `kernel` on zeroed weight (and, when `bias`, bias) gradients and returns them as
+/// parameter tensors.
+fn param_grads<T: Compute>(
+    weight_shape: &[usize],
+    channels: usize,
+    bias: bool,
+    kernel: impl FnOnce(&mut [T], Option<&mut [T]>),
+) -> Result<(Tensor, Option<Tensor>)> {
+    let mut dw = vec![T::zero(); weight_shape.iter().product()];
+    let mut db = vec![T::zero(); channels];
+    kernel(&mut dw, bias.then_some(&mut db[..]));
+    let db = if bias {
+        Some(T::param(&[channels], db)?)
+    } else {
+        None
+    };
+    Ok((T::param(weight_shape, dw)?, db))
+}
+
 pub(super) fn conv3d<T: Compute>(
     x: &Tensor,
     weight: &Tensor,
@@ -134,21 +153,10 @@ pub(super) fn conv3d_backward_params<T: Compute>(
     let s = conv_shape(x.shape(), weight_shape, pad)?;
     let [od, oh, ow] = s.out_dims();
     check_gradient("conv3d", gy, [s.n, s.cout, od, oh, ow])?;
-    let mut dw = vec![T::zero(); weight_shape.iter().product()];
-    let mut db = vec![T::zero(); s.cout];
-    conv::backward_weight(
-        &s,
-        &T::read(x),
-        &T::read(gy),
-        &mut dw,
-        bias.then_some(&mut db[..]),
-    );
-    let db = if bias {
-        Some(T::param(&[s.cout], db)?)
-    } else {
-        None
-    };
-    Ok((T::param(weight_shape, dw)?, db))
+    let (x, gy) = (T::read(x), T::read(gy));
+    param_grads::<T>(weight_shape, s.cout, bias, |dw, db| {
+        conv::backward_weight(&s, &x, &gy, dw, db)
+    })
 }
 
 pub(super) fn conv_transpose3d<T: Compute>(
@@ -190,19 +198,8 @@ pub(super) fn conv_transpose3d_backward_params<T: Compute>(
     let s = conv_t_shape(x.shape(), weight_shape, geometry)?;
     let [od, oh, ow] = s.out_dims();
     check_gradient("conv_transpose3d", gy, [s.n, s.cout, od, oh, ow])?;
-    let mut dw = vec![T::zero(); weight_shape.iter().product()];
-    let mut db = vec![T::zero(); s.cout];
-    conv_t::backward_weight(
-        &s,
-        &T::read(x),
-        &T::read(gy),
-        &mut dw,
-        bias.then_some(&mut db[..]),
-    );
-    let db = if bias {
-        Some(T::param(&[s.cout], db)?)
-    } else {
-        None
-    };
-    Ok((T::param(weight_shape, dw)?, db))
+    let (x, gy) = (T::read(x), T::read(gy));
+    param_grads::<T>(weight_shape, s.cout, bias, |dw, db| {
+        conv_t::backward_weight(&s, &x, &gy, dw, db)
+    })
 }
