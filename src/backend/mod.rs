@@ -7,6 +7,7 @@
 //! backend also accepts f64 storage and then computes in f64: its reference mode, checked
 //! against the float64 PyTorch fixtures.
 
+pub mod choice;
 mod cpu;
 pub mod device;
 

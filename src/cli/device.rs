@@ -1,86 +1,22 @@
-//! `--device`: which backend runs the ops.
+//! `--device`: which backend runs the ops (the choice itself lives in the library).
 
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
-use enamel::backend::device::{Device, EmuDevice};
-use enamel::backend::{Backend, Cpu};
+use anyhow::Result;
+use enamel::backend::choice::select;
+use enamel::backend::Backend;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum DeviceChoice {
-    /// A CUDA GPU when one can be used, else the CPU (with a notice).
-    Auto,
-    /// The native CPU backend.
-    Cpu,
-    /// The CUDA kernels run by NVRTC on a GPU.
-    Cuda,
-    /// The CUDA kernels compiled for this CPU (slow; for testing kernels).
-    Emu,
-}
+pub use enamel::backend::choice::{parse_bytes, DeviceChoice};
 
-/// A memory size: bytes, or a number with KiB, MiB, GiB (powers of 1024) or KB, MB, GB.
-pub fn parse_bytes(text: &str) -> Result<usize, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let number: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size like 6GiB or 512MiB"))?;
-    let scale = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "kb" => 1e3,
-        "mb" => 1e6,
-        "gb" => 1e9,
-        other => {
-            return Err(format!(
-                "unknown unit `{other}` in `{text}` (use KiB, MiB, GiB)"
-            ))
-        }
-    };
-    if !(number > 0.0 && number.is_finite()) {
-        return Err(format!("`{text}` is not a positive size"));
-    }
-    Ok((number * scale) as usize)
-}
-
-/// The backend for `choice`; `mem_limit` is the device memory budget (device backends only).
+/// The backend for `choice`, printing `auto`'s fallback notice; `mem_limit` is the device
+/// memory budget (device backends only).
 pub fn backend(choice: DeviceChoice, mem_limit: Option<usize>) -> Result<Arc<dyn Backend>> {
-    if mem_limit.is_some() && matches!(choice, DeviceChoice::Cpu | DeviceChoice::Auto) {
+    if mem_limit.is_some() && choice == DeviceChoice::Cpu {
         eprintln!("note: --mem-limit budgets device memory; the cpu backend does not use it");
     }
-    match choice {
-        DeviceChoice::Cpu => Ok(Arc::new(Cpu::new())),
-        DeviceChoice::Emu => Ok(Arc::new(Device::with_budget(
-            Arc::new(EmuDevice::default()),
-            mem_limit,
-        ))),
-        DeviceChoice::Cuda => bail!(
-            "the cuda backend is not available in this build yet: the kernels run on `emu` \
-             (the emulator) and the native `cpu` backend; use --device cpu"
-        ),
-        DeviceChoice::Auto => {
-            // TODO: try the cuda backend first once it exists; until then auto means cpu.
-            eprintln!("note: no usable CUDA backend in this build; running on the cpu backend");
-            Ok(Arc::new(Cpu::new()))
-        }
+    let selection = select(choice, mem_limit)?;
+    if let Some(notice) = selection.notice {
+        eprintln!("{notice}");
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_bytes;
-
-    #[test]
-    fn sizes_parse_with_binary_and_decimal_units() {
-        assert_eq!(parse_bytes("6GiB"), Ok(6 << 30));
-        assert_eq!(parse_bytes("512 MiB"), Ok(512 << 20));
-        assert_eq!(parse_bytes("2GB"), Ok(2_000_000_000));
-        assert_eq!(parse_bytes("4096"), Ok(4096));
-        assert!(parse_bytes("6 parsecs").unwrap_err().contains("parsecs"));
-        assert!(parse_bytes("-1GiB").is_err());
-    }
+    Ok(selection.backend)
 }
