@@ -13,12 +13,16 @@ pub mod fixtures;
 pub mod infer;
 pub mod io;
 pub mod launch;
+pub mod mesh;
+pub mod metrics;
 pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod phantom;
 pub mod preprocess;
 pub mod rng;
+pub mod segment;
+pub mod selftest;
 pub mod tensor;
 pub mod train;
 

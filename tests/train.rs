@@ -50,6 +50,7 @@ fn config(precision: Precision) -> TrainConfig {
         seed: 7,
         checkpoint_every: 0,
         half: None,
+        intensity: Default::default(),
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use super::cuda::CudaDevice;
 use super::device::{Device, EmuDevice};
 use super::{Backend, Cpu};
 
@@ -47,19 +48,30 @@ pub fn select(choice: DeviceChoice, mem_limit: Option<usize>) -> Result<Selectio
             Arc::new(EmuDevice::default()),
             mem_limit,
         )))),
-        DeviceChoice::Cuda => Err(ChoiceError::Unavailable {
-            backend: "cuda",
-            reason: "this build has no cuda backend yet: the kernels run on `emu` (the \
-                     emulator) and the native `cpu` backend; use --device cpu"
-                .into(),
-        }),
-        DeviceChoice::Auto => Ok(Selection {
-            backend: Arc::new(Cpu::new()),
-            notice: Some(
-                "note: no usable CUDA backend in this build; running on the cpu backend".into(),
-            ),
+        DeviceChoice::Cuda => Ok(chosen(cuda(mem_limit)?)),
+        DeviceChoice::Auto => Ok(match cuda(mem_limit) {
+            Ok(backend) => chosen(backend),
+            Err(e) => Selection {
+                backend: Arc::new(Cpu::new()),
+                notice: Some(format!("note: running on the cpu backend: {e}")),
+            },
         }),
     }
+}
+
+/// The `cuda` backend on `$ENAMEL_CUDA_DEVICE` (default 0), budgeted to `mem_limit` or the
+/// device's whole memory.
+fn cuda(mem_limit: Option<usize>) -> Result<Arc<dyn Backend>, ChoiceError> {
+    let device = CudaDevice::from_env().map_err(|e| ChoiceError::Unavailable {
+        backend: "cuda",
+        reason: e.to_string(),
+    })?;
+    tracing::info!("using {}", device.describe());
+    let budget = mem_limit.unwrap_or(device.total_memory());
+    Ok(Arc::new(Device::with_budget(
+        Arc::new(device),
+        Some(budget),
+    )))
 }
 
 /// A memory size: bytes, or a number with KiB, MiB, GiB (powers of 1024) or KB, MB, GB.
@@ -93,7 +105,38 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_bytes;
+    use super::{parse_bytes, select, DeviceChoice};
+
+    /// On a machine with a GPU these two tests have nothing to check.
+    fn has_gpu() -> bool {
+        std::path::Path::new("/dev/nvidiactl").exists()
+    }
+
+    #[test]
+    fn cuda_without_a_driver_is_an_error_naming_libcuda() {
+        if has_gpu() {
+            crate::fixtures::report_skip("select(cuda) error", "this machine has a GPU");
+            return;
+        }
+        let err = select(DeviceChoice::Cuda, None).err().unwrap().to_string();
+        assert!(err.contains("cuda backend cannot be used"), "{err}");
+        assert!(err.contains("libcuda"), "{err}");
+        assert!(err.contains("libcuda.so.1"), "{err}");
+    }
+
+    #[test]
+    fn auto_without_a_gpu_falls_back_to_cpu_with_a_notice() {
+        if has_gpu() {
+            crate::fixtures::report_skip("select(auto) fallback", "this machine has a GPU");
+            return;
+        }
+        let selection = select(DeviceChoice::Auto, None).ok().unwrap();
+        assert_eq!(selection.backend.name(), "cpu");
+        let notice = selection.notice.unwrap();
+        assert!(notice.contains("running on the cpu backend"), "{notice}");
+        assert!(notice.contains("libcuda"), "{notice}");
+        assert!(!notice.contains('\n'), "one line: {notice}");
+    }
 
     #[test]
     fn sizes_parse_with_binary_and_decimal_units() {

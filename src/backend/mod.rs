@@ -9,6 +9,7 @@
 
 pub mod choice;
 mod cpu;
+pub mod cuda;
 pub mod device;
 
 pub use cpu::Cpu;
@@ -37,6 +38,11 @@ impl TransposeGeometry {
 
 pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
+
+    /// The most device memory in use at once so far, for backends that manage device memory.
+    fn peak_memory_bytes(&self) -> Option<u64> {
+        None
+    }
 
     /// Cross-correlation, stride 1, zero padding `pad` on every side.
     fn conv3d(

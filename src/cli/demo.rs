@@ -7,16 +7,17 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use enamel::backend::Backend;
-use enamel::infer::{argmax, sliding_window, NetModel};
 use enamel::io::write_volume;
 use enamel::nn::UNet;
 use enamel::phantom::{generate, PhantomConfig};
-use enamel::preprocess::{min_max, Array3};
+use enamel::preprocess::Array3;
+use enamel::segment::output::{write_outputs, OutputOptions, RunInfo};
+use enamel::segment::{segment, NetPredictor, SegmentOptions};
 use enamel::tensor::DType;
 use enamel::train::data::load_training_set;
 use enamel::train::run::{self as train_loop, RunOptions};
 use enamel::train::{
-    dice_per_class, run_dir, OptimizerKind, Pair, Precision, Stage, TrainConfig, Trainer,
+    dice_per_class, run_dir, Intensity, OptimizerKind, Pair, Precision, Stage, TrainConfig, Trainer,
 };
 
 use super::device::{backend, DeviceChoice};
@@ -50,6 +51,7 @@ struct PhantomFiles {
     image: PathBuf,
     teeth: PathBuf,
     categories: PathBuf,
+    teeth_fdi: Vec<u8>,
 }
 
 fn write_phantom(dir: &Path, config: &PhantomConfig) -> Result<PhantomFiles> {
@@ -59,6 +61,7 @@ fn write_phantom(dir: &Path, config: &PhantomConfig) -> Result<PhantomFiles> {
         image: dir.join("image.nrrd"),
         teeth: dir.join("teeth.nrrd"),
         categories: dir.join("categories.nrrd"),
+        teeth_fdi: phantom.tooth_list.iter().map(|t| t.fdi).collect(),
     };
     write_volume(&files.image, &phantom.image)?;
     write_volume(&files.teeth, &phantom.teeth)?;
@@ -96,6 +99,7 @@ fn train_stage(
         seed: args.seed,
         checkpoint_every: 0,
         half: None,
+        intensity: Default::default(),
     };
     run_dir::write_config(&out, &config)?;
     let net = UNet::new(config.net, args.seed)?;
@@ -174,60 +178,89 @@ pub fn run(args: DemoArgs) -> Result<()> {
         })
         .collect();
     println!("stage 1/2: binary (net A, 430,075 parameters)");
-    let mut net_a = train_stage(Stage::Binary, binary_pairs, &args, backend.clone())?;
+    let net_a = train_stage(Stage::Binary, binary_pairs, &args, backend.clone())?;
     println!("stage 2/2: categories (net B, 108,036 parameters)");
-    let mut net_b = train_stage(Stage::Categories, category_pairs, &args, backend.clone())?;
+    let net_b = train_stage(Stage::Categories, category_pairs, &args, backend.clone())?;
 
-    // The cascade on the held-out phantom: categories only where net A says tooth.
+    // The cascade on the held-out phantom, through the same pipeline as `enamel segment`.
     let image = enamel::io::read_volume(&held_out.image)?;
-    let mut x = Array3::from_volume(&image)?;
-    min_max(&mut x);
-    let mut model_a = NetModel {
-        net: &mut net_a,
+    let predictor = |net: UNet| NetPredictor {
+        net,
         backend: backend.clone(),
         dtype: DType::F32,
+        patch: args.size,
+        overlap: 0.5,
+        intensity: Intensity::MinMax,
     };
-    let teeth = argmax(&sliding_window(
-        &mut model_a,
-        &x,
-        args.size,
-        0.5,
-        |_, _| {},
-    )?);
-    let mut model_b = NetModel {
-        net: &mut net_b,
-        backend: backend.clone(),
-        dtype: DType::F32,
+    let (mut stage_a, mut stage_b) = (predictor(net_a), predictor(net_b));
+    let segmented = segment(
+        &image,
+        &mut stage_a,
+        &mut stage_b,
+        &SegmentOptions::default(),
+        &mut |_, _, _| {},
+    )?;
+    let out_dir = args.out.join("segmentation");
+    let run = RunInfo {
+        input: held_out.image.display().to_string(),
+        binary_checkpoint: args
+            .out
+            .join("run-binary/last.safetensors")
+            .display()
+            .to_string(),
+        categories_checkpoint: args
+            .out
+            .join("run-categories/last.safetensors")
+            .display()
+            .to_string(),
+        device: backend.name().to_string(),
+        peak_memory_bytes: run_dir::peak_memory_on(backend.as_ref()),
     };
-    let mut categories = argmax(&sliding_window(
-        &mut model_b,
-        &x,
-        args.size,
-        0.5,
-        |_, _| {},
-    )?);
-    for (c, &t) in categories.data.iter_mut().zip(&teeth.data) {
-        if t == 0.0 {
-            *c = 0.0;
-        }
-    }
-    let out_path = args.out.join("held_out_categories.nrrd");
-    write_volume(&out_path, &categories.clone().into_volume_u8(&image))?;
+    write_outputs(
+        &out_dir,
+        &image,
+        &segmented,
+        &run,
+        &OutputOptions::default(),
+        segmented.timings.clone(),
+    )?;
 
+    let categories = Array3 {
+        sizes: image.sizes,
+        data: segmented.categories.iter().map(|&c| f32::from(c)).collect(),
+    };
+    let teeth = Array3 {
+        sizes: image.sizes,
+        data: categories
+            .data
+            .iter()
+            .map(|&c| f32::from(c > 0.0))
+            .collect(),
+    };
     let truth_teeth = Array3::from_volume(&enamel::io::read_volume(&held_out.teeth)?)?;
     let truth = Array3::from_volume(&enamel::io::read_volume(&held_out.categories)?)?;
     let teeth_dice = dice_per_class(&teeth, &truth_teeth, 2)[1].unwrap_or(0.0);
-    println!("\nheld-out phantom, binary stage: tooth Dice {teeth_dice:.3}");
-    println!("cascade, Dice per category:");
+    println!("\nheld-out phantom, cascade: tooth Dice {teeth_dice:.3}");
+    println!("Dice per category:");
     for (c, dice) in dice_per_class(&categories, &truth, 9).iter().enumerate() {
         let shown = dice
             .map(|v| format!("{v:.3}"))
             .unwrap_or_else(|| "absent".into());
         println!("  {c} {:<16} {shown}", CATEGORY_NAMES[c]);
     }
+    let truth_fdi: std::collections::BTreeSet<u8> = held_out.teeth_fdi.iter().copied().collect();
+    let found: std::collections::BTreeSet<u8> =
+        segmented.instances.teeth.iter().map(|t| t.fdi).collect();
     println!(
-        "\nwrote {} (open with the phantom's image in 3D Slicer); total {:.0} s",
-        out_path.display(),
+        "teeth numbered (FDI): {} found, {} of the {} in the phantom",
+        found.len(),
+        found.intersection(&truth_fdi).count(),
+        truth_fdi.len()
+    );
+    println!(
+        "\nwrote {} (label maps, one STL per tooth, preview.png, report.json; open the maps \
+         with the phantom's image in 3D Slicer); total {:.0} s",
+        out_dir.display(),
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -2,8 +2,12 @@
 
 mod demo;
 mod device;
+mod eval;
 mod info;
+mod mesh;
 mod phantom;
+mod segment;
+mod selftest;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -31,8 +35,16 @@ pub enum Command {
     Phantom(phantom::PhantomArgs),
     /// Train one stage of the cascade (binary teeth, or tooth categories).
     Train(Box<train::TrainArgs>),
+    /// Segment a scan with trained checkpoints: label maps, one STL per tooth, preview, report.
+    Segment(Box<segment::SegmentArgs>),
     /// Phantoms → train both stages briefly → segment a held-out phantom → Dice per class.
     Demo(demo::DemoArgs),
+    /// Check every op and a training step on a device backend (cuda, emu) against cpu.
+    Selftest(selftest::SelftestArgs),
+    /// Write one closed STL surface (world mm) per label of a label map.
+    Mesh(mesh::MeshArgs),
+    /// Dice, IoU and HD95 (mm) per class between a predicted and a ground-truth label map.
+    Eval(eval::EvalArgs),
 }
 
 pub fn init_logging(verbose: u8) {
@@ -54,6 +66,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(args) => info::run(args),
         Command::Phantom(args) => phantom::run(args),
         Command::Train(args) => train::run_command(*args),
+        Command::Segment(args) => segment::run(*args),
         Command::Demo(args) => demo::run(args),
+        Command::Selftest(args) => selftest::run(args),
+        Command::Mesh(args) => mesh::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }

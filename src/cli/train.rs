@@ -8,7 +8,9 @@ use anyhow::{bail, Context, Result};
 use enamel::nn::{checkpoint, UNet, UNetConfig};
 use enamel::train::data::load_training_set;
 use enamel::train::run::{run, Ended, RunOptions};
-use enamel::train::{run_dir, Half, OptimizerKind, Pair, Precision, Stage, TrainConfig, Trainer};
+use enamel::train::{
+    run_dir, Half, Intensity, OptimizerKind, Pair, Precision, Stage, TrainConfig, Trainer,
+};
 use tracing::info;
 
 use super::device::{backend, DeviceChoice};
@@ -75,6 +77,10 @@ pub struct TrainArgs {
     /// world x) and validate on the other half too.
     #[arg(long, value_enum)]
     pub half: Option<Half>,
+    /// Intensity window LO,HI (e.g. -1000,3000 in HU): values clamped and mapped to 0..1.
+    /// Default: each volume's own min–max. Recorded in the run, so `segment` applies it too.
+    #[arg(long, value_parser = parse_window, allow_hyphen_values = true)]
+    pub window: Option<Intensity>,
     /// Start from these weights (an enamel checkpoint or a PyTorch state_dict as safetensors).
     #[arg(long)]
     pub init_from: Option<PathBuf>,
@@ -269,6 +275,7 @@ pub fn run_command(args: TrainArgs) -> Result<()> {
             seed: args.seed,
             checkpoint_every: args.checkpoint_every,
             half: args.half,
+            intensity: args.window.unwrap_or_default(),
         };
         net_config.check_input(&[1, 1, args.patch[0], args.patch[1], args.patch[2]])?;
         let mut net = UNet::new(net_config, args.seed)?;
@@ -303,9 +310,40 @@ pub fn run_command(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+fn parse_window(text: &str) -> Result<Intensity, String> {
+    let values: Vec<f32> = text
+        .split(',')
+        .map(|v| v.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("`{text}` is not LO,HI (two numbers)"))?;
+    match values[..] {
+        [lo, hi] if lo < hi && lo.is_finite() && hi.is_finite() => Ok(Intensity::Window { lo, hi }),
+        _ => Err(format!("`{text}` is not LO,HI with LO < HI")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_parses_and_maps_its_ends_to_0_and_1() {
+        let window = parse_window("-1000,3000").unwrap();
+        assert_eq!(
+            window,
+            Intensity::Window {
+                lo: -1000.0,
+                hi: 3000.0
+            }
+        );
+        assert!(parse_window("3000,-1000").is_err());
+        assert!(parse_window("5").is_err());
+        let mut a =
+            enamel::preprocess::Array3::new([4, 1, 1], vec![-2000.0, -1000.0, 1000.0, 4000.0])
+                .unwrap();
+        window.apply(&mut a);
+        assert_eq!(a.data, vec![0.0, 0.0, 0.5, 1.0]);
+    }
 
     #[test]
     fn pairs_come_from_a_list_file_or_a_folder() {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::nn::UNetConfig;
+use crate::preprocess::{ct_window, min_max, Array3};
 
 /// Which U-Net of the cascade is trained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -105,4 +106,37 @@ pub struct TrainConfig {
     /// labelled voxels' centroid) and validate on the other half as well.
     #[serde(default)]
     pub half: Option<Half>,
+    /// How image values become network inputs; `segment` applies the same.
+    #[serde(default)]
+    pub intensity: Intensity,
+}
+
+/// Intensity preprocessing of an image before it enters a network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intensity {
+    /// The volume's own minimum and maximum map to 0 and 1.
+    #[default]
+    MinMax,
+    /// Values clamped to [lo, hi] (e.g. Hounsfield units), then lo and hi map to 0 and 1.
+    Window { lo: f32, hi: f32 },
+}
+
+impl Intensity {
+    /// Applies the preprocessing to `image` in place.
+    pub fn apply(self, image: &mut Array3) {
+        match self {
+            Intensity::MinMax => {
+                min_max(image);
+            }
+            Intensity::Window { lo, hi } => {
+                ct_window(image, lo, hi);
+                let (lo, hi) = (lo.min(hi), lo.max(hi));
+                let scale = if hi > lo { 1.0 / (hi - lo) } else { 0.0 };
+                for x in &mut image.data {
+                    *x = (*x - lo) * scale;
+                }
+            }
+        }
+    }
 }

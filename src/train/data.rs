@@ -6,9 +6,9 @@
 
 use anyhow::{bail, Context, Result};
 
-use super::config::{Half, Pair, Stage, TrainConfig};
+use super::config::{Half, Intensity, Pair, Stage, TrainConfig};
 use crate::io::{read_volume, Volume};
-use crate::preprocess::{crop, min_max, rotate, Array3, Axis, Interpolation, LabelMap};
+use crate::preprocess::{crop, rotate, Array3, Axis, Interpolation, LabelMap};
 use crate::rng::Rng;
 use crate::tensor::{DType, Tensor};
 
@@ -43,7 +43,12 @@ pub fn default_label_map(stage: Stage, labels: &Array3) -> LabelMap {
 
 /// Reads an image and its labels, checks that they share a grid, normalises the image to
 /// [0, 1] and maps the labels to classes.
-pub fn load_pair(pair: &Pair, stage: Stage, label_map: &[(i64, u32)]) -> Result<(Sample, Volume)> {
+pub fn load_pair(
+    pair: &Pair,
+    stage: Stage,
+    label_map: &[(i64, u32)],
+    intensity: Intensity,
+) -> Result<(Sample, Volume)> {
     let image = read_volume(&pair.image)
         .with_context(|| format!("reading image {}", pair.image.display()))?;
     let labels = read_volume(&pair.labels)
@@ -61,7 +66,7 @@ pub fn load_pair(pair: &Pair, stage: Stage, label_map: &[(i64, u32)]) -> Result<
         );
     }
     let mut values = Array3::from_volume(&image)?;
-    min_max(&mut values);
+    intensity.apply(&mut values);
     let raw = Array3::from_volume(&labels)?;
     let map = if label_map.is_empty() {
         default_label_map(stage, &raw)
@@ -136,7 +141,7 @@ pub fn half_of(sample: &Sample, volume: &Volume, half: Half) -> Result<Sample> {
 pub fn load_training_set(config: &TrainConfig) -> Result<Vec<Sample>> {
     let mut samples = Vec::new();
     for pair in &config.train {
-        let (sample, volume) = load_pair(pair, config.stage, &config.label_map)?;
+        let (sample, volume) = load_pair(pair, config.stage, &config.label_map, config.intensity)?;
         let sample = match config.half {
             Some(half) => half_of(&sample, &volume, half)?,
             None => sample,

@@ -7,6 +7,6 @@ pub mod run_dir;
 pub mod trainer;
 mod validate;
 
-pub use config::{Half, OptimizerKind, Pair, Precision, Stage, TrainConfig};
+pub use config::{Half, Intensity, OptimizerKind, Pair, Precision, Stage, TrainConfig};
 pub use trainer::{Optimizer, StepReport, Trainer};
 pub use validate::{dice_per_class, validate};

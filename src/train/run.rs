@@ -107,7 +107,7 @@ pub fn run(
             lr: trainer.optimizer.lr(),
             loss_scale: trainer.scaler.scale,
             step_seconds: seconds / steps as f64,
-            peak_memory_bytes: run_dir::peak_memory_bytes(),
+            peak_memory_bytes: run_dir::peak_memory_on(trainer.backend().as_ref()),
             skipped_steps: skipped,
         };
         if mean_fg.is_finite() && mean_fg > best_dice {
@@ -125,7 +125,8 @@ pub fn run(
         }
         run_dir::append_metrics(&options.out, classes, &row)?;
         info!(
-            "epoch {epoch}/{}: loss {:.4}, validation Dice (foreground mean) {}, {:.2} s/step{}",
+            "epoch {epoch}/{}: loss {:.4}, validation Dice (foreground mean) {}, {:.2} s/step, \
+             {:.2} Mvoxel/s{}",
             trainer.config.epochs,
             row.loss,
             if mean_fg.is_finite() {
@@ -134,6 +135,7 @@ pub fn run(
                 "n/a".into()
             },
             row.step_seconds,
+            voxels_per_step / row.step_seconds.max(1e-12) / 1e6,
             if skipped > 0 {
                 format!(", {skipped} steps skipped (inf/NaN gradients)")
             } else {

@@ -193,6 +193,14 @@ pub fn append_metrics(dir: &Path, classes: usize, row: &EpochMetrics) -> Result<
     write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Peak memory of a run on `backend`: its device memory peak where it manages device memory,
+/// else the peak resident memory of this process.
+pub fn peak_memory_on(backend: &dyn crate::backend::Backend) -> u64 {
+    backend
+        .peak_memory_bytes()
+        .unwrap_or_else(peak_memory_bytes)
+}
+
 /// Peak resident memory of this process (Linux `VmHWM`), 0 where unknown.
 pub fn peak_memory_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -205,4 +213,21 @@ pub fn peak_memory_bytes() -> u64 {
         })
         .map(|kb| kb * 1024)
         .unwrap_or(0)
+}
+
+/// The training configuration a checkpoint's metadata records (`None` for a checkpoint saved
+/// without one, e.g. a PyTorch state_dict).
+pub fn recorded_config(metadata: &HashMap<String, String>) -> Result<Option<TrainConfig>> {
+    let Some(json) = metadata.get(META_KEY) else {
+        return Ok(None);
+    };
+    let mut value: serde_json::Value =
+        serde_json::from_str(json).with_context(|| format!("metadata field `{META_KEY}`"))?;
+    let config = value
+        .get_mut("config")
+        .map(serde_json::Value::take)
+        .with_context(|| format!("metadata field `{META_KEY}` has no `config`"))?;
+    Ok(Some(serde_json::from_value(config).with_context(|| {
+        format!("metadata field `{META_KEY}`: `config`")
+    })?))
 }

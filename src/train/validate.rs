@@ -31,11 +31,12 @@ pub fn validate(
     let mut sums = vec![(0.0, 0usize); classes];
     let mut samples = Vec::new();
     for pair in &config.validation {
-        samples.push(load_pair(pair, config.stage, &config.label_map)?.0);
+        samples.push(load_pair(pair, config.stage, &config.label_map, config.intensity)?.0);
     }
     if let Some(half) = config.half {
         for pair in &config.train {
-            let (sample, volume) = load_pair(pair, config.stage, &config.label_map)?;
+            let (sample, volume) =
+                load_pair(pair, config.stage, &config.label_map, config.intensity)?;
             samples.push(half_of(&sample, &volume, half.other())?);
         }
     }

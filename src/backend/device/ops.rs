@@ -144,6 +144,10 @@ impl Backend for Device {
         self.api().name()
     }
 
+    fn peak_memory_bytes(&self) -> Option<u64> {
+        Some(self.memory_stats().peak as u64)
+    }
+
     fn conv3d(
         &self,
         x: &Tensor,
