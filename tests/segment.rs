@@ -331,3 +331,54 @@ fn small_misread_pieces_join_their_tooth_and_lone_islands_go() {
     assert_eq!(found.teeth[0].voxels, 64);
     assert_eq!(found.teeth[0].category, 6);
 }
+
+/// The real head CT's reference labels as a perfect model: the post-processing must number
+/// its upper teeth as the reference FDI map does (11–17 on the patient's right, 21–27 on the
+/// left, no lower jaw), on a real, anisotropic scan.
+#[test]
+fn a_perfect_model_numbers_the_real_ct_as_the_reference_does() {
+    let Some(data) = std::env::var_os("ENAMEL_DATA").map(std::path::PathBuf::from) else {
+        enamel::fixtures::report_skip(
+            "a_perfect_model_numbers_the_real_ct_as_the_reference_does",
+            "ENAMEL_DATA is not set (e.g. ../shared/data)",
+        );
+        return;
+    };
+    for name in ["ct-jaw-promed0051", "ct-head-promed0051"] {
+        let read = |suffix: &str| read_volume(&data.join(format!("{name}{suffix}.nrrd"))).unwrap();
+        let (image, teeth, categories, fdi) =
+            (read(""), read("-teeth"), read("-categories"), read("-fdi"));
+        let mut binary = LabelPredictor {
+            labels: Array3::from_volume(&teeth).unwrap(),
+            classes: 1,
+        };
+        let mut category_model = LabelPredictor {
+            labels: Array3::from_volume(&categories).unwrap(),
+            classes: 9,
+        };
+        let result = segment(
+            &image,
+            &mut binary,
+            &mut category_model,
+            &SegmentOptions::default(),
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        let truth = u8_voxels(&fdi);
+        let expected: BTreeSet<u8> = truth.iter().copied().filter(|&f| f != 0).collect();
+        let found: BTreeSet<u8> = result.instances.teeth.iter().map(|t| t.fdi).collect();
+        assert_eq!(found, expected, "{name}");
+        assert_eq!(
+            result.instances.occlusal_z, None,
+            "{name}: upper teeth only"
+        );
+        for t in &result.instances.teeth {
+            let agree = (0..truth.len())
+                .filter(|&v| result.instances.labels[v] == t.fdi && truth[v] == t.fdi)
+                .count();
+            let reference = truth.iter().filter(|&&f| f == t.fdi).count();
+            let dice = 2.0 * agree as f64 / (t.voxels + reference) as f64;
+            assert!(dice > 0.9, "{name}: tooth {} Dice {dice:.3}", t.fdi);
+        }
+    }
+}
