@@ -8,7 +8,7 @@
 // channel from global memory.
 
 #include "common/half.cuh"
-#include "common/conv_storage.cuh"
+#include "common/storage.cuh"
 
 // Output tile of one block: TILE_W x TILE_H voxels at one output depth.
 constexpr int TILE_W = 16;
@@ -76,7 +76,7 @@ CONV_UNROLL
             const int ix = ow0 + xx - pad;
             float v = 0.0f;
             if (ci < cin && iz >= 0 && iz < d && iy >= 0 && iy < h && ix >= 0 && ix < w) {
-                v = conv_load(x + ((((size_t)n * cin + ci) * d + iz) * h + iy) * w + ix);
+                v = load(x + ((((size_t)n * cin + ci) * d + iz) * h + iy) * w + ix);
             }
             s_in[e] = v;
         }
@@ -122,7 +122,7 @@ CONV_UNROLL
         const int co = co0 + o;
         if (co < cout) {
             const float b = bias != nullptr ? bias[co] : 0.0f;
-            conv_store(y + ((((size_t)n * cout + co) * od + oz) * oh + oy) * ow + ox, acc[o] + b);
+            store(y + ((((size_t)n * cout + co) * od + oz) * oh + oy) * ow + ox, acc[o] + b);
         }
     }
 }
@@ -215,7 +215,7 @@ CONV_UNROLL
             const int ci = c0 + cc;
             float v = 0.0f;
             if (ci < cin && iz >= 0 && iz < d && iy >= 0 && iy < h && ix >= 0 && ix < w) {
-                v = conv_load(x + ((((size_t)n * cin + ci) * d + iz) * h + iy) * w + ix);
+                v = load(x + ((((size_t)n * cin + ci) * d + iz) * h + iy) * w + ix);
             }
             s_in[e] = v;
         }
@@ -225,7 +225,7 @@ CONV_UNROLL
             const int ox = ow0 + e % TILE_W;
             float v = 0.0f;
             if (co < cout && oy < oh && ox < ow) {
-                v = conv_load(gy + ((((size_t)n * cout + co) * od + oz) * oh + oy) * ow + ox);
+                v = load(gy + ((((size_t)n * cout + co) * od + oz) * oh + oy) * ow + ox);
             }
             s_gy[e] = v;
         }
@@ -284,7 +284,7 @@ __device__ void channel_sum(const T* __restrict__ gy, float* __restrict__ db, in
     float sum = 0.0f;
     for (long long e = (long long)blockIdx.y * CHANNEL_SUM_THREADS + tid; e < count; e += step) {
         const long long n = e / volume;
-        sum += conv_load(gy + (n * channels + c) * volume + (e - n * volume));
+        sum += load(gy + (n * channels + c) * volume + (e - n * volume));
     }
     partial[tid] = sum;
     __syncthreads();

@@ -9,7 +9,7 @@
 // per weight per block in the weight gradient.
 
 #include "common/half.cuh"
-#include "common/conv_storage.cuh"
+#include "common/storage.cuh"
 
 constexpr int CT_TILE_W = 16;
 constexpr int CT_TILE_H = 8;
@@ -81,7 +81,7 @@ CONV_UNROLL
                     const T* xp = x + ((((size_t)n * cin + c0) * d + iz) * h + iy) * w + ix;
 CONV_NO_UNROLL
                     for (int c = 0; c < chunk; ++c) {
-                        const float v = conv_load(xp + (size_t)c * d * h * w);
+                        const float v = load(xp + (size_t)c * d * h * w);
                         const float* wt = s_w + c * k3 + tap;
 CONV_UNROLL
                         for (int o = 0; o < CT_CHANNEL_TILE; ++o) {
@@ -100,7 +100,7 @@ CONV_UNROLL
         const int co = co0 + o;
         if (co < cout) {
             const float b = bias != nullptr ? bias[co] : 0.0f;
-            conv_store(y + ((((size_t)n * cout + co) * od + oz) * oh + oy) * ow + ox, acc[o] + b);
+            store(y + ((((size_t)n * cout + co) * od + oz) * oh + oy) * ow + ox, acc[o] + b);
         }
     }
 }
@@ -163,7 +163,7 @@ CONV_UNROLL
                     const int tap = (kz * k + ky) * k + kx;
                     const T* gp = gy + ((((size_t)n * cout + o0) * od + zz) * oh + zy) * ow + zx;
                     for (int o = 0; o < chunk; ++o) {
-                        const float g = conv_load(gp + (size_t)o * od * oh * ow);
+                        const float g = load(gp + (size_t)o * od * oh * ow);
                         const float* wt = s_w + o * k3 + tap;
 CONV_UNROLL
                         for (int c = 0; c < CT_CHANNEL_TILE; ++c) {
@@ -180,7 +180,7 @@ CONV_UNROLL
 CONV_UNROLL
     for (int c = 0; c < CT_CHANNEL_TILE; ++c) {
         const int ci = ci0 + c;
-        if (ci < cin) conv_store(dx + ((((size_t)n * cin + ci) * d + iz) * h + iy) * w + ix, acc[c]);
+        if (ci < cin) store(dx + ((((size_t)n * cin + ci) * d + iz) * h + iy) * w + ix, acc[c]);
     }
 }
 
@@ -249,7 +249,7 @@ CONV_UNROLL
             const int ix = iw0 + e % CT_TILE_W;
             float v = 0.0f;
             if (ci < cin && iy < h && ix < w) {
-                v = conv_load(x + ((((size_t)n * cin + ci) * d + iz) * h + iy) * w + ix);
+                v = load(x + ((((size_t)n * cin + ci) * d + iz) * h + iy) * w + ix);
             }
             s_x[e] = v;
         }
@@ -269,7 +269,7 @@ CONV_UNROLL
                     const int zy = iy * stride - pad + tyx[j] / k;
                     const int zx = ix * stride - pad + tyx[j] % k;
                     if (zz >= 0 && zz < od && zy >= 0 && zy < oh && zx >= 0 && zx < ow) {
-                        acc[j] += xv * conv_load(g + ((size_t)zz * oh + zy) * ow + zx);
+                        acc[j] += xv * load(g + ((size_t)zz * oh + zy) * ow + zx);
                     }
                 }
             }

@@ -1,7 +1,21 @@
 // Loads and stores for enamel's two float storage types, so one kernel template serves f32 and
 // f16 tensors while all arithmetic stays in f32. Also the block-wide sum every reduction kernel
-// uses. Needs "common/half.cuh" included first.
+// uses, and unrolling hints. Needs "common/half.cuh" included first.
 #pragma once
+
+// Loop unrolling hints for NVRTC; the emulator's host compiler decides on its own.
+#ifdef ENAMEL_EMU
+#define CONV_UNROLL
+#define CONV_NO_UNROLL
+#else
+#define CONV_UNROLL _Pragma("unroll")
+#define CONV_NO_UNROLL _Pragma("unroll 1")
+#endif
+
+__device__ __forceinline__ float load(const float* p) { return *p; }
+__device__ __forceinline__ float load(const __half* p) { return __half2float(*p); }
+__device__ __forceinline__ void store(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
 
 __device__ __forceinline__ float load(const float* p, long long i) { return p[i]; }
 __device__ __forceinline__ float load(const __half* p, long long i) { return __half2float(p[i]); }

@@ -1,4 +1,5 @@
-//! `preview.png`: axial, coronal and sagittal slices through the teeth with coloured labels,
+//! `preview.png`: axial, coronal and sagittal slices through the teeth with coloured labels
+//! (each where it cuts the most labelled voxels),
 //! and a maximum-intensity projection from above, side by side.
 //!
 //! Panels are shown in the radiological convention, whatever the volume's index order: axial
@@ -93,23 +94,23 @@ pub fn render(image: &Volume, labels: &[u8]) -> (u32, u32, Vec<u8>) {
         .cloned()
         .fold(extent_mm / 320.0, f64::min);
 
-    // The slice positions: the labelled voxels' centroid, else the volume's centre.
-    let mut centre = [0.0f64; 3];
-    let mut count = 0usize;
+    // Each slice where it cuts the most labelled voxels (the volume's centre if none is).
+    let mut per_slice = sizes.map(|n| vec![0usize; n]);
     for (v, &l) in labels.iter().enumerate() {
         if l != 0 {
             let p = super::components::position(v, sizes);
             for a in 0..3 {
-                centre[a] += p[a] as f64;
+                per_slice[a][p[a]] += 1;
             }
-            count += 1;
         }
     }
-    let centre: [usize; 3] = if count > 0 {
-        [0, 1, 2].map(|a| (centre[a] / count as f64).round() as usize)
-    } else {
-        sizes.map(|s| s / 2)
-    };
+    let centre: [usize; 3] = [0, 1, 2].map(|a| {
+        let counts = &per_slice[a];
+        match counts.iter().enumerate().max_by_key(|&(i, &n)| (n, usize::MAX - i)) {
+            Some((i, &n)) if n > 0 => i,
+            _ => sizes[a] / 2,
+        }
+    });
 
     // Display axes of each panel as (horizontal, vertical, vertical increases downward with
     // the world axis?): world x, y, z = 0, 1, 2.

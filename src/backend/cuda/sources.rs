@@ -45,7 +45,6 @@ pub const KERNEL_FILES: &[KernelFile] = &[
 
 /// Every `kernels/common/*.cuh` header, named as the kernels include it.
 pub const HEADERS: &[(&str, &str)] = &[
-    header!("conv_storage.cuh"),
     header!("half.cuh"),
     header!("sigmoid.cuh"),
     header!("storage.cuh"),
