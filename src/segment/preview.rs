@@ -106,7 +106,11 @@ pub fn render(image: &Volume, labels: &[u8]) -> (u32, u32, Vec<u8>) {
     }
     let centre: [usize; 3] = [0, 1, 2].map(|a| {
         let counts = &per_slice[a];
-        match counts.iter().enumerate().max_by_key(|&(i, &n)| (n, usize::MAX - i)) {
+        match counts
+            .iter()
+            .enumerate()
+            .max_by_key(|&(i, &n)| (n, usize::MAX - i))
+        {
             Some((i, &n)) if n > 0 => i,
             _ => sizes[a] / 2,
         }
