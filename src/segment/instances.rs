@@ -343,7 +343,8 @@ fn jaw_vote(geometry: &Volume, c: &Component) -> f64 {
 }
 
 /// The occlusal plane's world z when the teeth's votes show both jaws (each at least 15% of
-/// the voxels), else `None`: the height that misplaces the fewest voted voxels.
+/// the voxels) and one height separates them (misplacing at most 10%), else `None`: the
+/// height that misplaces the fewest voted voxels.
 fn occlusal_plane(geometry: &Volume, teeth: &[Component]) -> Option<f64> {
     let mut votes: Vec<(f64, f64)> = teeth
         .iter()
@@ -377,6 +378,8 @@ fn occlusal_plane(geometry: &Volume, teeth: &[Component]) -> Option<f64> {
             best = (wrong, i);
         }
     }
+    // Two jaws only when one height separates the votes well: fragments of cut-off or
+    // misread teeth vote at random and must not invent a second jaw.
     let i = best.1;
-    (i > 0).then(|| (votes[i - 1].0 + votes[i].0) / 2.0)
+    (i > 0 && best.0 <= 0.1 * all).then(|| (votes[i - 1].0 + votes[i].0) / 2.0)
 }
