@@ -318,22 +318,12 @@ pub(super) fn check_device_only(device: &Device, size: Size, rows: &mut Vec<Row>
         1e-5,
         &|| {
             let mut opt = Adam::new(adam, &lens).map_err(optim_error)?;
-            let mut p = start.clone();
-            for _ in 0..2 {
-                let mut views: Vec<&mut [f32]> = p.iter_mut().map(|v| v.as_mut_slice()).collect();
-                let g: Vec<&[f32]> = grads.iter().map(|v| v.as_slice()).collect();
-                device.adam_step(&mut opt, &mut views, &g)?;
-            }
+            let p = two_steps(&start, &grads, |views, g| device.adam_step(&mut opt, views, g).map(drop))?;
             Ok(adam_outputs(&p, &opt))
         },
         &|| {
             let mut opt = Adam::new(adam, &lens).map_err(optim_error)?;
-            let mut p = start.clone();
-            for _ in 0..2 {
-                let mut views: Vec<&mut [f32]> = p.iter_mut().map(|v| v.as_mut_slice()).collect();
-                let g: Vec<&[f32]> = grads.iter().map(|v| v.as_slice()).collect();
-                opt.step(&mut views, &g).map_err(optim_error)?;
-            }
+            let p = two_steps(&start, &grads, |views, g| opt.step(views, g).map_err(optim_error))?;
             Ok(adam_outputs(&p, &opt))
         },
     );
@@ -348,22 +338,12 @@ pub(super) fn check_device_only(device: &Device, size: Size, rows: &mut Vec<Row>
         1e-5,
         &|| {
             let mut opt = RmsProp::new(rms, &lens).map_err(optim_error)?;
-            let mut p = start.clone();
-            for _ in 0..2 {
-                let mut views: Vec<&mut [f32]> = p.iter_mut().map(|v| v.as_mut_slice()).collect();
-                let g: Vec<&[f32]> = grads.iter().map(|v| v.as_slice()).collect();
-                device.rmsprop_step(&mut opt, &mut views, &g)?;
-            }
+            let p = two_steps(&start, &grads, |views, g| device.rmsprop_step(&mut opt, views, g).map(drop))?;
             Ok(rmsprop_outputs(&p, &opt))
         },
         &|| {
             let mut opt = RmsProp::new(rms, &lens).map_err(optim_error)?;
-            let mut p = start.clone();
-            for _ in 0..2 {
-                let mut views: Vec<&mut [f32]> = p.iter_mut().map(|v| v.as_mut_slice()).collect();
-                let g: Vec<&[f32]> = grads.iter().map(|v| v.as_slice()).collect();
-                opt.step(&mut views, &g).map_err(optim_error)?;
-            }
+            let p = two_steps(&start, &grads, |views, g| opt.step(views, g).map_err(optim_error))?;
             Ok(rmsprop_outputs(&p, &opt))
         },
     );
@@ -436,6 +416,21 @@ fn bad_input() -> crate::tensor::TensorError {
         op: "selftest",
         message: "the test input could not be built".into(),
     }
+}
+
+/// The parameters after two optimizer steps from `start` with the same gradients.
+fn two_steps(
+    start: &[Vec<f32>],
+    grads: &[Vec<f32>],
+    mut step: impl FnMut(&mut [&mut [f32]], &[&[f32]]) -> Result<()>,
+) -> Result<Vec<Vec<f32>>> {
+    let mut p = start.to_vec();
+    let g: Vec<&[f32]> = grads.iter().map(|v| v.as_slice()).collect();
+    for _ in 0..2 {
+        let mut views: Vec<&mut [f32]> = p.iter_mut().map(|v| v.as_mut_slice()).collect();
+        step(&mut views, &g)?;
+    }
+    Ok(p)
 }
 
 fn optim_error(e: crate::optim::OptimError) -> crate::tensor::TensorError {
