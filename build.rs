@@ -12,11 +12,16 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+#[path = "build/libtorch.rs"]
+mod libtorch;
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=kernels");
     println!("cargo:rerun-if-env-changed=ENAMEL_EMU_UCONTEXT");
     println!("cargo:rerun-if-env-changed=ENAMEL_EMU_CHECK_BOUNDS");
+    println!("cargo:rerun-if-changed=build/libtorch.rs");
+    libtorch::link_cuda_library();
 
     if let Err(message) = build_emulator() {
         eprintln!("error: {message}");

@@ -1,58 +1,97 @@
-//! One full training step (forward, Dice loss, backward) of the reference networks on the
-//! `cpu` backend, at the reference pipeline's shapes. Throughput is reported from the counted
-//! FLOPs of the convolutions (see BENCHMARKS.md).
+//! Whole workloads at the reference pipeline's shapes: one training step (forward, Dice,
+//! backward, RMSprop) of net A on 1×1×72×120×120 and of net B on 1×1×168×120×120, and the
+//! cascade's inference on a 168×120×120 volume (net A in 72×120×120 windows with half
+//! overlap, then net B on the whole volume). Throughput is the counted convolution FLOPs
+//! (`enamel::perf`).
+//!
+//! Each group times `enamel-<device>` and, with `--features libtorch`, `libtorch-<device>`
+//! (same network, same loss, RMSprop; f32 on the cpu, f16 autocast on a GPU).
+//! `ENAMEL_BENCH_PATCH=small` shrinks every shape (A 24×48×48, B and the volume 48×48×48) for
+//! a quick check.
 
-use std::sync::Arc;
+mod common;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use enamel::autograd::Tape;
-use enamel::backend::Cpu;
-use enamel::nn::{UNet, UNetConfig};
-use enamel::ops::dice::dice_binary;
-use enamel::{DType, Tensor};
+use criterion::{criterion_group, Criterion};
+use enamel::perf::workload::{self, random_image, Cascade};
+use enamel::train::{Precision, Stage};
 
-fn patch(shape: [usize; 5], seed: u64) -> Tensor {
-    let mut rng = enamel::rng::Rng::new(seed);
-    let n: usize = shape.iter().product();
-    Tensor::from_f32(&shape, (0..n).map(|_| rng.uniform() as f32).collect()).unwrap()
+use common::{engines, group};
+
+#[cfg(feature = "libtorch")]
+#[path = "train_step/torch.rs"]
+mod torch_workloads;
+
+/// D,H,W of net A's patch, net B's patch and the cascade's volume.
+fn sizes() -> [[usize; 3]; 3] {
+    match std::env::var("ENAMEL_BENCH_PATCH").ok().as_deref() {
+        Some("small") => [[24, 48, 48], [48, 48, 48], [48, 48, 48]],
+        _ => [[72, 120, 120], [168, 120, 120], [168, 120, 120]],
+    }
 }
 
-fn train_step(c: &mut Criterion) {
-    let shape = match std::env::var("ENAMEL_BENCH_PATCH").ok().as_deref() {
-        Some("small") => [1, 1, 24, 48, 48],
-        _ => [1, 1, 72, 120, 120],
-    };
-    let backend = Arc::new(Cpu::new());
-    let mut net = UNet::new(UNetConfig::BINARY, 1).unwrap();
-    let x = patch(shape, 2);
-    let target = patch(shape, 3).to_dtype(DType::F32);
-    let target = Tensor::from_f32(
-        &shape,
-        target
-            .as_f32()
-            .iter()
-            .map(|&v| if v > 0.7 { 1.0 } else { 0.0 })
-            .collect(),
-    )
-    .unwrap();
+fn name(prefix: &str, [d, h, w]: [usize; 3]) -> String {
+    format!("{prefix}_{d}x{h}x{w}")
+}
 
-    let mut group = c.benchmark_group("train_step_cpu");
-    group.sample_size(10);
-    group.throughput(Throughput::Elements(shape.iter().product::<usize>() as u64));
-    group.bench_function(
-        format!("net_A_{}x{}x{}", shape[2], shape[3], shape[4]),
-        |b| {
-            b.iter(|| {
-                let mut tape = Tape::new(backend.clone());
-                let xv = tape.leaf(x.clone(), false);
-                let fwd = net.forward(&mut tape, xv, true, DType::F32).unwrap();
-                let loss = dice_binary(&mut tape, fwd.logits, &target).unwrap();
-                tape.backward(loss, Tensor::scalar(1.0)).unwrap()
-            })
-        },
+fn training_steps(c: &mut Criterion) {
+    let [patch_a, patch_b, _] = sizes();
+    for (stage, patch, label) in [
+        (Stage::Binary, patch_a, "train_step_net_A"),
+        (Stage::Categories, patch_b, "train_step_net_B"),
+    ] {
+        let flops = workload::training_step_flops(stage, patch);
+        let mut g = group(c, &name(label, patch), Some(flops), 30);
+        for engine in engines() {
+            let precision = if engine.dtype == enamel::DType::F16 {
+                Precision::Mixed
+            } else {
+                Precision::F32
+            };
+            let (mut trainer, samples) =
+                workload::trainer(stage, patch, precision, engine.backend.clone())
+                    .expect("benchmark trainer");
+            trainer.train_step(&samples).expect("warm-up step");
+            g.bench_function(format!("enamel-{}", engine.device), |b| {
+                b.iter(|| trainer.train_step(&samples).expect("training step"))
+            });
+        }
+        #[cfg(feature = "libtorch")]
+        torch_workloads::training_step(&mut g, &stage.default_net(), patch);
+        g.finish();
+    }
+}
+
+fn cascade_inference(c: &mut Criterion) {
+    let [patch_a, patch_b, volume] = sizes();
+    let mut cascade = Cascade::new(patch_a, patch_b).expect("cascade networks");
+    let image = random_image(volume, 13);
+    let mut g = group(
+        c,
+        &name("cascade_inference", volume),
+        Some(cascade.flops(volume)),
+        30,
     );
-    group.finish();
+    for engine in engines() {
+        cascade
+            .segment(&image, &engine.backend, engine.dtype)
+            .expect("warm-up cascade");
+        g.bench_function(format!("enamel-{}", engine.device), |b| {
+            b.iter(|| {
+                cascade
+                    .segment(&image, &engine.backend, engine.dtype)
+                    .expect("cascade")
+            })
+        });
+    }
+    #[cfg(feature = "libtorch")]
+    torch_workloads::cascade(&mut g, &cascade, &image, volume);
+    g.finish();
 }
 
-criterion_group!(benches, train_step);
-criterion_main!(benches);
+criterion_group!(benches, training_steps, cascade_inference);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    common::print_summary("train_step");
+}

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod perf;
 pub mod phantom;
 pub mod preprocess;
 pub mod rng;

@@ -1,5 +1,6 @@
 //! The `enamel` command line: one file per subcommand.
 
+mod bench;
 mod demo;
 mod device;
 mod eval;
@@ -39,6 +40,8 @@ pub enum Command {
     Segment(Box<segment::SegmentArgs>),
     /// Phantoms → train both stages briefly → segment a held-out phantom → Dice per class.
     Demo(demo::DemoArgs),
+    /// Time training steps of nets A and B and the cascade's inference on one backend.
+    Bench(bench::BenchArgs),
     /// Check every op and a training step on a device backend (cuda, emu) against cpu.
     Selftest(selftest::SelftestArgs),
     /// Write one closed STL surface (world mm) per label of a label map.
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run_command(*args),
         Command::Segment(args) => segment::run(*args),
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Selftest(args) => selftest::run(args),
         Command::Mesh(args) => mesh::run(args),
         Command::Eval(args) => eval::run(args),

@@ -318,12 +318,16 @@ pub(super) fn check_device_only(device: &Device, size: Size, rows: &mut Vec<Row>
         1e-5,
         &|| {
             let mut opt = Adam::new(adam, &lens).map_err(optim_error)?;
-            let p = two_steps(&start, &grads, |views, g| device.adam_step(&mut opt, views, g).map(drop))?;
+            let p = two_steps(&start, &grads, |views, g| {
+                device.adam_step(&mut opt, views, g).map(drop)
+            })?;
             Ok(adam_outputs(&p, &opt))
         },
         &|| {
             let mut opt = Adam::new(adam, &lens).map_err(optim_error)?;
-            let p = two_steps(&start, &grads, |views, g| opt.step(views, g).map_err(optim_error))?;
+            let p = two_steps(&start, &grads, |views, g| {
+                opt.step(views, g).map_err(optim_error)
+            })?;
             Ok(adam_outputs(&p, &opt))
         },
     );
@@ -338,12 +342,16 @@ pub(super) fn check_device_only(device: &Device, size: Size, rows: &mut Vec<Row>
         1e-5,
         &|| {
             let mut opt = RmsProp::new(rms, &lens).map_err(optim_error)?;
-            let p = two_steps(&start, &grads, |views, g| device.rmsprop_step(&mut opt, views, g).map(drop))?;
+            let p = two_steps(&start, &grads, |views, g| {
+                device.rmsprop_step(&mut opt, views, g).map(drop)
+            })?;
             Ok(rmsprop_outputs(&p, &opt))
         },
         &|| {
             let mut opt = RmsProp::new(rms, &lens).map_err(optim_error)?;
-            let p = two_steps(&start, &grads, |views, g| opt.step(views, g).map_err(optim_error))?;
+            let p = two_steps(&start, &grads, |views, g| {
+                opt.step(views, g).map_err(optim_error)
+            })?;
             Ok(rmsprop_outputs(&p, &opt))
         },
     );
