@@ -73,47 +73,8 @@ pub fn instances(geometry: &Volume, categories: &mut [u8], options: &InstanceOpt
     let voxel_mm3 = geometry.spacing.iter().product::<f64>();
     let world = |index: [f64; 3]| geometry.index_to_world(index);
 
-    // A small piece of one category inside a tooth of another is that tooth misread: it takes
-    // the category it touches most. A small piece touching no other tooth is an island.
     let small = |c: &Component| (c.voxels.len() as f64) * voxel_mm3 < options.min_island_mm3;
-    let mut removed = Vec::new();
-    for c in components(count, sizes, |v| u32::from(categories[v])) {
-        if !small(&c) {
-            continue;
-        }
-        let mut touching = [0usize; 256];
-        for &v in &c.voxels {
-            for n in face_neighbours(v, sizes) {
-                let other = categories[n];
-                if other != 0 && u32::from(other) != c.label {
-                    touching[usize::from(other)] += 1;
-                }
-            }
-        }
-        let (best, hits) = (1..256)
-            .map(|l| (l, touching[l]))
-            .max_by_key(|&(l, n)| (n, usize::MAX - l))
-            .unwrap_or((0, 0));
-        let relabel = if hits > 0 { best as u8 } else { 0 };
-        for &v in &c.voxels {
-            categories[v] = relabel;
-        }
-        if relabel == 0 {
-            removed.extend_from_slice(&c.voxels);
-        }
-    }
-    // Relabelled pieces merged into their neighbours; what is still small is an island.
-    let mut kept = Vec::new();
-    for c in components(count, sizes, |v| u32::from(categories[v])) {
-        if small(&c) {
-            for &v in &c.voxels {
-                categories[v] = 0;
-            }
-            removed.extend_from_slice(&c.voxels);
-        } else {
-            kept.push(c);
-        }
-    }
+    let (kept, removed) = settle_small_pieces(categories, sizes, small);
 
     let occlusal_z = occlusal_plane(geometry, &kept);
     // With one jaw only, every tooth goes to the jaw most of the teeth vote for.
@@ -180,21 +141,19 @@ pub fn instances(geometry: &Volume, categories: &mut [u8], options: &InstanceOpt
     let teeth = teeth
         .into_iter()
         .map(|(fdi, (category, voxels, pieces))| {
-            let mut sum = [0.0f64; 3];
             for &v in &voxels {
                 labels[v] = fdi;
-                let p = super::components::position(v, sizes);
-                for a in 0..3 {
-                    sum[a] += p[a] as f64;
-                }
             }
-            let n = voxels.len() as f64;
+            let tooth = Component {
+                label: u32::from(category),
+                voxels,
+            };
             ToothInstance {
                 fdi,
                 category,
-                voxels: voxels.len(),
-                volume_mm3: n * voxel_mm3,
-                centroid_mm: world(sum.map(|s| s / n)),
+                voxels: tooth.voxels.len(),
+                volume_mm3: tooth.voxels.len() as f64 * voxel_mm3,
+                centroid_mm: world(tooth.centroid(sizes)),
                 pieces,
             }
         })
@@ -206,6 +165,56 @@ pub fn instances(geometry: &Volume, categories: &mut [u8], options: &InstanceOpt
         midline_x,
         occlusal_z,
     }
+}
+
+/// Small pieces (`small`) of one category inside a tooth of another are that tooth misread:
+/// they take the category they touch most. Small pieces touching no other tooth are islands
+/// and are cleared. Returns the remaining components and the cleared voxels.
+fn settle_small_pieces(
+    categories: &mut [u8],
+    sizes: [usize; 3],
+    small: impl Fn(&Component) -> bool,
+) -> (Vec<Component>, Vec<usize>) {
+    let count = categories.len();
+    let mut removed = Vec::new();
+    for c in components(count, sizes, |v| u32::from(categories[v])) {
+        if !small(&c) {
+            continue;
+        }
+        let mut touching = [0usize; 256];
+        for &v in &c.voxels {
+            for n in face_neighbours(v, sizes) {
+                let other = categories[n];
+                if other != 0 && u32::from(other) != c.label {
+                    touching[usize::from(other)] += 1;
+                }
+            }
+        }
+        let (best, hits) = (1..256)
+            .map(|l| (l, touching[l]))
+            .max_by_key(|&(l, n)| (n, usize::MAX - l))
+            .unwrap_or((0, 0));
+        let relabel = if hits > 0 { best as u8 } else { 0 };
+        for &v in &c.voxels {
+            categories[v] = relabel;
+        }
+        if relabel == 0 {
+            removed.extend_from_slice(&c.voxels);
+        }
+    }
+    // Relabelled pieces have merged into their neighbours; what is still small is an island.
+    let mut kept = Vec::new();
+    for c in components(count, sizes, |v| u32::from(categories[v])) {
+        if small(&c) {
+            for &v in &c.voxels {
+                categories[v] = 0;
+            }
+            removed.extend_from_slice(&c.voxels);
+        } else {
+            kept.push(c);
+        }
+    }
+    (kept, removed)
 }
 
 /// The voxel-weighted mean index of some components.
