@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use super::cuda::CudaDevice;
+use super::cuda::{CudaDevice, CudaError};
 use super::device::{Device, EmuDevice};
 use super::{Backend, Cpu};
 
@@ -48,24 +48,36 @@ pub fn select(choice: DeviceChoice, mem_limit: Option<usize>) -> Result<Selectio
             Arc::new(EmuDevice::default()),
             mem_limit,
         )))),
-        DeviceChoice::Cuda => Ok(chosen(cuda(mem_limit)?)),
+        DeviceChoice::Cuda => {
+            let backend = cuda(mem_limit).map_err(|e| ChoiceError::Unavailable {
+                backend: "cuda",
+                reason: e.to_string(),
+            })?;
+            Ok(chosen(backend))
+        }
         DeviceChoice::Auto => Ok(match cuda(mem_limit) {
             Ok(backend) => chosen(backend),
-            Err(e) => Selection {
-                backend: Arc::new(Cpu::new()),
-                notice: Some(format!("note: running on the cpu backend: {e}")),
-            },
+            Err(e) => {
+                // One short line; `--device cuda` gives the whole story.
+                let reason = match e {
+                    CudaError::Library { library, .. } => format!("{library} not found"),
+                    other => other.to_string(),
+                };
+                Selection {
+                    backend: Arc::new(Cpu::new()),
+                    notice: Some(format!(
+                        "note: no usable CUDA GPU ({reason}); running on the cpu backend"
+                    )),
+                }
+            }
         }),
     }
 }
 
 /// The `cuda` backend on `$ENAMEL_CUDA_DEVICE` (default 0), budgeted to `mem_limit` or the
 /// device's whole memory.
-fn cuda(mem_limit: Option<usize>) -> Result<Arc<dyn Backend>, ChoiceError> {
-    let device = CudaDevice::from_env().map_err(|e| ChoiceError::Unavailable {
-        backend: "cuda",
-        reason: e.to_string(),
-    })?;
+fn cuda(mem_limit: Option<usize>) -> Result<Arc<dyn Backend>, CudaError> {
+    let device = CudaDevice::from_env()?;
     tracing::info!("using {}", device.describe());
     let budget = mem_limit.unwrap_or(device.total_memory());
     Ok(Arc::new(Device::with_budget(
@@ -135,7 +147,10 @@ mod tests {
         let notice = selection.notice.unwrap();
         assert!(notice.contains("running on the cpu backend"), "{notice}");
         assert!(notice.contains("libcuda"), "{notice}");
-        assert!(!notice.contains('\n'), "one line: {notice}");
+        assert!(
+            !notice.contains('\n') && notice.len() < 120,
+            "one short line: {notice}"
+        );
     }
 
     #[test]

@@ -39,13 +39,19 @@ pub enum MeshError {
     #[error("{path}: too short for a binary STL ({actual} bytes, at least 84 are needed)")]
     StlTooShort { path: PathBuf, actual: u64 },
 
-    #[error("{path}: ASCII STL is not supported (the file starts with \"solid\" and its size does not match a binary STL)")]
+    #[error(
+        "{path}: ASCII STL is not supported (the file starts with \"solid\" and its size does \
+         not match a binary STL)"
+    )]
     AsciiStl { path: PathBuf },
 
     #[error("label map has {channels} channels per voxel, expected 1")]
     Channels { channels: usize },
 
-    #[error("label map value {value} at voxel ({i}, {j}, {k}) is not a label (labels are whole numbers from 0 to 4294967295)")]
+    #[error(
+        "label map value {value} at voxel ({i}, {j}, {k}) is not a label (labels are whole \
+         numbers from 0 to 4294967295)"
+    )]
     NotALabel {
         value: f64,
         i: usize,

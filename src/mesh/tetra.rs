@@ -35,8 +35,8 @@ const MIN_FRACTION: f64 = 1e-3;
 /// closes. Vertices are interpolated linearly along the edges of the tetrahedra (the grid edges
 /// and the cube and face diagonals), one vertex per crossed edge, and kept at least a
 /// thousandth of the edge away from its ends; an edge to the padding or to a NaN value (also
-/// outside) is crossed halfway. Triangles wind counter-clockwise seen from outside, so their normals point away from the
-/// values above the level.
+/// outside) is crossed halfway. Triangles wind counter-clockwise seen from outside, so their
+/// normals point away from the values above the level.
 ///
 /// # Panics
 /// When `values.len()` is not `sizes[0] · sizes[1] · sizes[2]`.
