@@ -34,3 +34,17 @@ pub enum TensorError {
     #[error("{op}: {message}")]
     Invalid { op: &'static str, message: String },
 }
+
+/// [`TensorError::Invalid`] for `op`.
+pub fn invalid(op: &'static str, message: String) -> TensorError {
+    TensorError::Invalid { op, message }
+}
+
+/// `shape` as `[N, C, D, H, W]`, or an error naming the op when it is not 5-D.
+pub fn dims5(op: &'static str, shape: &[usize]) -> Result<[usize; 5], TensorError> {
+    shape.try_into().map_err(|_| TensorError::Rank {
+        op,
+        expected: 5,
+        shape: shape.to_vec(),
+    })
+}

@@ -6,7 +6,7 @@
 
 mod error;
 
-pub use error::TensorError;
+pub use error::{dims5, invalid, TensorError};
 
 use half::f16;
 
@@ -185,14 +185,7 @@ impl Tensor {
 
     /// The shape as `[N, C, D, H, W]`, or an error naming the op when the tensor is not 5-D.
     pub fn dims5(&self, op: &'static str) -> Result<[usize; 5]> {
-        match self.shape.as_slice() {
-            &[n, c, d, h, w] => Ok([n, c, d, h, w]),
-            other => Err(TensorError::Rank {
-                op,
-                expected: 5,
-                shape: other.to_vec(),
-            }),
-        }
+        dims5(op, &self.shape)
     }
 
     /// The f32 values when the storage is f32, without a copy.

@@ -1,79 +1,11 @@
 //! The convolutions of the `cpu` backend: shape checks and the calls into
 //! `ops::conv3d::cpu` and `ops::conv_transpose3d::cpu`.
 
-use super::{dims5, invalid, Compute};
+use super::{invalid, Compute};
 use crate::backend::TransposeGeometry;
 use crate::ops::conv3d::{cpu as conv, Conv3dShape};
 use crate::ops::conv_transpose3d::{cpu as conv_t, ConvTranspose3dShape};
-use crate::tensor::{Result, Tensor, TensorError};
-
-fn conv_shape(x_shape: &[usize], weight_shape: &[usize], pad: usize) -> Result<Conv3dShape> {
-    let [n, cin, d, h, w] = dims5("conv3d", x_shape)?;
-    let &[cout, wcin, kd, kh, kw] = weight_shape else {
-        return Err(TensorError::Rank {
-            op: "conv3d",
-            expected: 5,
-            shape: weight_shape.to_vec(),
-        });
-    };
-    if wcin != cin || kd != kh || kh != kw {
-        return Err(invalid(
-            "conv3d",
-            format!("weight {weight_shape:?} does not fit input {x_shape:?} (out,in,k,k,k)"),
-        ));
-    }
-    let s = Conv3dShape {
-        n,
-        cin,
-        cout,
-        d,
-        h,
-        w,
-        k: kd,
-        pad,
-    };
-    s.validate()?;
-    Ok(s)
-}
-
-fn conv_t_shape(
-    x_shape: &[usize],
-    weight_shape: &[usize],
-    g: TransposeGeometry,
-) -> Result<ConvTranspose3dShape> {
-    let [n, cin, d, h, w] = dims5("conv_transpose3d", x_shape)?;
-    let &[wcin, cout, kd, kh, kw] = weight_shape else {
-        return Err(TensorError::Rank {
-            op: "conv_transpose3d",
-            expected: 5,
-            shape: weight_shape.to_vec(),
-        });
-    };
-    if wcin != cin || [kd, kh, kw] != [g.kernel; 3] {
-        return Err(invalid(
-            "conv_transpose3d",
-            format!(
-                "weight {weight_shape:?} does not fit input {x_shape:?} and kernel {} \
-                 (in,out,k,k,k)",
-                g.kernel
-            ),
-        ));
-    }
-    let s = ConvTranspose3dShape {
-        n,
-        cin,
-        cout,
-        d,
-        h,
-        w,
-        k: g.kernel,
-        stride: g.stride,
-        pad: g.pad,
-        output_padding: g.output_padding,
-    };
-    s.validate()?;
-    Ok(s)
-}
+use crate::tensor::{Result, Tensor};
 
 fn check_bias(op: &'static str, bias: Option<&Tensor>, channels: usize) -> Result<()> {
     match bias {
@@ -120,7 +52,7 @@ pub(super) fn conv3d<T: Compute>(
     bias: Option<&Tensor>,
     pad: usize,
 ) -> Result<Tensor> {
-    let s = conv_shape(x.shape(), weight.shape(), pad)?;
+    let s = Conv3dShape::of(x.shape(), weight.shape(), pad)?;
     check_bias("conv3d", bias, s.cout)?;
     let [od, oh, ow] = s.out_dims();
     let mut y = vec![T::zero(); s.n * s.cout * od * oh * ow];
@@ -135,7 +67,7 @@ pub(super) fn conv3d_backward_input<T: Compute>(
     pad: usize,
     x_shape: &[usize],
 ) -> Result<Tensor> {
-    let s = conv_shape(x_shape, weight.shape(), pad)?;
+    let s = Conv3dShape::of(x_shape, weight.shape(), pad)?;
     let [od, oh, ow] = s.out_dims();
     check_gradient("conv3d", gy, [s.n, s.cout, od, oh, ow])?;
     let mut dx = vec![T::zero(); s.n * s.cin * s.d * s.h * s.w];
@@ -150,7 +82,7 @@ pub(super) fn conv3d_backward_params<T: Compute>(
     weight_shape: &[usize],
     bias: bool,
 ) -> Result<(Tensor, Option<Tensor>)> {
-    let s = conv_shape(x.shape(), weight_shape, pad)?;
+    let s = Conv3dShape::of(x.shape(), weight_shape, pad)?;
     let [od, oh, ow] = s.out_dims();
     check_gradient("conv3d", gy, [s.n, s.cout, od, oh, ow])?;
     let (x, gy) = (T::read(x), T::read(gy));
@@ -165,7 +97,7 @@ pub(super) fn conv_transpose3d<T: Compute>(
     bias: Option<&Tensor>,
     geometry: TransposeGeometry,
 ) -> Result<Tensor> {
-    let s = conv_t_shape(x.shape(), weight.shape(), geometry)?;
+    let s = ConvTranspose3dShape::of(x.shape(), weight.shape(), geometry)?;
     check_bias("conv_transpose3d", bias, s.cout)?;
     let [od, oh, ow] = s.out_dims();
     let mut y = vec![T::zero(); s.n * s.cout * od * oh * ow];
@@ -180,7 +112,7 @@ pub(super) fn conv_transpose3d_backward_input<T: Compute>(
     geometry: TransposeGeometry,
     x_shape: &[usize],
 ) -> Result<Tensor> {
-    let s = conv_t_shape(x_shape, weight.shape(), geometry)?;
+    let s = ConvTranspose3dShape::of(x_shape, weight.shape(), geometry)?;
     let [od, oh, ow] = s.out_dims();
     check_gradient("conv_transpose3d", gy, [s.n, s.cout, od, oh, ow])?;
     let mut dx = vec![T::zero(); s.n * s.cin * s.d * s.h * s.w];
@@ -195,7 +127,7 @@ pub(super) fn conv_transpose3d_backward_params<T: Compute>(
     weight_shape: &[usize],
     bias: bool,
 ) -> Result<(Tensor, Option<Tensor>)> {
-    let s = conv_t_shape(x.shape(), weight_shape, geometry)?;
+    let s = ConvTranspose3dShape::of(x.shape(), weight_shape, geometry)?;
     let [od, oh, ow] = s.out_dims();
     check_gradient("conv_transpose3d", gy, [s.n, s.cout, od, oh, ow])?;
     let (x, gy) = (T::read(x), T::read(gy));

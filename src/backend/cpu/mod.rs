@@ -13,7 +13,8 @@ use ops::*;
 use super::{Backend, TransposeGeometry};
 use crate::ops::batch_norm::{BatchStats, RunningStats};
 use crate::ops::Real;
-use crate::tensor::{DType, Result, Tensor, TensorError};
+pub(super) use crate::tensor::{dims5, invalid};
+use crate::tensor::{DType, Result, Tensor};
 
 /// The `cpu` backend. Kernels run on rayon's global pool (`RAYON_NUM_THREADS` sets its size).
 #[derive(Clone, Debug, Default)]
@@ -86,10 +87,6 @@ macro_rules! by_precision {
     };
 }
 
-pub(super) fn invalid(op: &'static str, message: String) -> TensorError {
-    TensorError::Invalid { op, message }
-}
-
 fn float_dtype(op: &'static str, t: &Tensor) -> Result<DType> {
     match t.dtype() {
         d @ (DType::F32 | DType::F16 | DType::F64) => Ok(d),
@@ -98,14 +95,6 @@ fn float_dtype(op: &'static str, t: &Tensor) -> Result<DType> {
             format!("expected floating-point storage, got {}", other.name()),
         )),
     }
-}
-
-pub(super) fn dims5(op: &'static str, shape: &[usize]) -> Result<[usize; 5]> {
-    shape.try_into().map_err(|_| TensorError::Rank {
-        op,
-        expected: 5,
-        shape: shape.to_vec(),
-    })
 }
 
 impl Backend for Cpu {

@@ -6,10 +6,11 @@
 //! type. Parameter gradients are f32. The launch geometry here must match the constants at the
 //! top of the two kernel files.
 
+use super::kernels::{float_dtype, i32_of as int, kernel as kernel_name};
 use super::{Device, DeviceTensor};
 use crate::launch::{DevicePtr, KernelArgs, LaunchConfig, MAX_DYNAMIC_SHARED_BYTES};
 use crate::ops::conv3d::Conv3dShape;
-use crate::tensor::{DType, Result, Tensor, TensorError};
+use crate::tensor::{dims5, invalid, DType, Result, Tensor};
 
 const OP: &str = "conv3d";
 
@@ -35,44 +36,6 @@ const CHANNEL_SUM_VALUES_PER_BLOCK: usize = 4096;
 const CHANNEL_SUM_MAX_PARTS: usize = 256;
 /// The largest conv3d kernel whose halo slab and weights fit in shared memory.
 const MAX_CONV_K: usize = 5;
-
-fn invalid(op: &'static str, message: String) -> TensorError {
-    TensorError::Invalid { op, message }
-}
-
-fn float_dtype(op: &'static str, t: &Tensor) -> Result<DType> {
-    match t.dtype() {
-        d @ (DType::F32 | DType::F16) => Ok(d),
-        other => Err(invalid(
-            op,
-            format!("expected f32 or f16 storage, got {}", other.name()),
-        )),
-    }
-}
-
-/// The kernel of `base` for activations stored as `dtype` (`conv3d_fwd` → `conv3d_fwd_f16`).
-fn kernel_name(base: &str, dtype: DType) -> String {
-    let suffix = if dtype == DType::F16 { "f16" } else { "f32" };
-    format!("{base}_{suffix}")
-}
-
-fn dims5(op: &'static str, shape: &[usize]) -> Result<[usize; 5]> {
-    shape.try_into().map_err(|_| TensorError::Rank {
-        op,
-        expected: 5,
-        shape: shape.to_vec(),
-    })
-}
-
-/// A size as the kernels' `int` parameters take it.
-fn int(op: &'static str, what: &str, value: usize) -> Result<i32> {
-    i32::try_from(value).map_err(|_| {
-        invalid(
-            op,
-            format!("{what} = {value} exceeds the kernels' 32-bit sizes"),
-        )
-    })
-}
 
 fn grid_dim(op: &'static str, what: &str, value: usize, max: usize) -> Result<u32> {
     if value > max {
@@ -242,31 +205,60 @@ fn channel_sums(dev: &Device, op: &'static str, gy: &DeviceTensor) -> Result<Ten
     dev.download(op, &db)
 }
 
+/// A weight-gradient kernel of either convolution: its name (without the storage suffix),
+/// how many output tiles blocks share, and the dynamic shared memory it carves.
+struct WeightGradKernel<'a> {
+    name: &'a str,
+    tiles: usize,
+    shared_floats: usize,
+    shared_what: &'a str,
+}
+
+/// The parameter gradients of either convolution: `kernel` adds x·gy into a zeroed f32 weight
+/// gradient over the blocks `wgrad_config` lays out, with arguments `x, gy, dw, n` and then
+/// what `shape_args` appends; the bias gradient is gy summed per channel.
+#[allow(clippy::too_many_arguments)]
+fn parameter_grads(
+    dev: &Device,
+    op: &'static str,
+    (x, gy, dtype): (Tensor, Tensor, DType),
+    weight_shape: &[usize],
+    [n, cin, k, cout]: [usize; 4],
+    bias: bool,
+    kernel: WeightGradKernel,
+    shape_args: impl FnOnce(KernelArgs) -> Result<KernelArgs>,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let x_dev = dev.upload(op, &x)?;
+    let gy_dev = dev.upload(op, &gy)?;
+    let dw = dev.upload(op, &Tensor::zeros(weight_shape, DType::F32)?)?;
+    let config = wgrad_config(
+        op,
+        kernel.tiles,
+        cin.div_ceil(CHUNK),
+        k,
+        cout.div_ceil(CHANNEL_TILE),
+    )?
+    .with_shared_bytes(shared_bytes(op, kernel.shared_floats, kernel.shared_what)?);
+    let args = KernelArgs::new()
+        .ptr(x_dev.ptr())
+        .ptr(gy_dev.ptr())
+        .ptr(dw.ptr())
+        .i32(int(op, "batch size", n)?);
+    let args = shape_args(args)?;
+    // SAFETY: x and gy hold the counts of their checked shapes in `dtype`, dw the weight's
+    // floats (zeroed, as the kernel adds into it); shared memory as the kernel carves it.
+    unsafe { launch(dev, op, &kernel_name(kernel.name, dtype), config, args)? };
+    let db = bias.then(|| channel_sums(dev, op, &gy_dev)).transpose()?;
+    Ok((dev.download(op, &dw)?, db))
+}
+
 // ---------------------------------------------------------------------------------------------
 // conv3d
 
 /// The shape of a conv3d call, checked as the `cpu` backend checks it, plus the device limit
 /// on the kernel size.
 fn conv_shape(x_shape: &[usize], weight_shape: &[usize], pad: usize) -> Result<Conv3dShape> {
-    let [n, cin, d, h, w] = dims5(OP, x_shape)?;
-    let [cout, wcin, kd, kh, kw] = dims5(OP, weight_shape)?;
-    if wcin != cin || kd != kh || kh != kw {
-        return Err(invalid(
-            OP,
-            format!("weight {weight_shape:?} does not fit input {x_shape:?} (out,in,k,k,k)"),
-        ));
-    }
-    let s = Conv3dShape {
-        n,
-        cin,
-        cout,
-        d,
-        h,
-        w,
-        k: kd,
-        pad,
-    };
-    s.validate()?;
+    let s = Conv3dShape::of(x_shape, weight_shape, pad)?;
     if s.k > MAX_CONV_K {
         return Err(invalid(
             OP,
@@ -405,49 +397,31 @@ pub fn conv3d_backward_params(
     let s = conv_shape(x.shape(), weight_shape, pad)?;
     let [od, oh, ow] = s.out_dims();
     check_grad(OP, gy, [s.n, s.cout, od, oh, ow])?;
-    let (x, gy, dtype) = common_storage(OP, x, gy)?;
-
-    let x_dev = dev.upload(OP, &x)?;
-    let gy_dev = dev.upload(OP, &gy)?;
-    let dw = dev.upload(OP, &Tensor::zeros(weight_shape, DType::F32)?)?;
-    let tiles = s.n * od * oh.div_ceil(TILE_H) * ow.div_ceil(TILE_W);
-    let shared = slab_floats(s.k) + CHANNEL_TILE * TILE_H * TILE_W;
-    let config = wgrad_config(
+    parameter_grads(
+        dev,
         OP,
-        tiles,
-        s.cin.div_ceil(CHUNK),
-        s.k,
-        s.cout.div_ceil(CHANNEL_TILE),
-    )?
-    .with_shared_bytes(shared_bytes(OP, shared, "the conv3d weight-gradient tile")?);
-    let args = KernelArgs::new()
-        .ptr(x_dev.ptr())
-        .ptr(gy_dev.ptr())
-        .ptr(dw.ptr())
-        .i32(int(OP, "batch size", s.n)?);
-    let args = size_args(
-        OP,
-        args,
-        [s.cin, s.cout],
-        [s.d, s.h, s.w],
-        [od, oh, ow],
-        s.k,
-    )?
-    .i32(int(OP, "padding", s.pad)?);
-    // SAFETY: x and gy hold the counts of their checked shapes in `dtype`, dw the weight's
-    // floats (zeroed, as the kernel adds into it); shared memory as the kernel carves it.
-    unsafe {
-        launch(
-            dev,
-            OP,
-            &kernel_name("conv3d_bwd_weight", dtype),
-            config,
-            args,
-        )?
-    };
-
-    let db = bias.then(|| channel_sums(dev, OP, &gy_dev)).transpose()?;
-    Ok((dev.download(OP, &dw)?, db))
+        common_storage(OP, x, gy)?,
+        weight_shape,
+        [s.n, s.cin, s.k, s.cout],
+        bias,
+        WeightGradKernel {
+            name: "conv3d_bwd_weight",
+            tiles: s.n * od * oh.div_ceil(TILE_H) * ow.div_ceil(TILE_W),
+            shared_floats: slab_floats(s.k) + CHANNEL_TILE * TILE_H * TILE_W,
+            shared_what: "the conv3d weight-gradient tile",
+        },
+        |args| {
+            Ok(size_args(
+                OP,
+                args,
+                [s.cin, s.cout],
+                [s.d, s.h, s.w],
+                [od, oh, ow],
+                s.k,
+            )?
+            .i32(int(OP, "padding", s.pad)?))
+        },
+    )
 }
 
 mod transpose;

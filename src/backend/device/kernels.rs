@@ -6,7 +6,8 @@ use std::borrow::Cow;
 
 use super::{Device, DeviceTensor};
 use crate::launch::{DevicePtr, KernelArgs, LaunchConfig};
-use crate::tensor::{DType, Result, Tensor, TensorError};
+pub(super) use crate::tensor::{dims5, invalid};
+use crate::tensor::{DType, Result, Tensor};
 
 /// Threads per block of every launch here (a multiple of 32, as `block_sum` needs).
 pub(super) const BLOCK: u32 = 256;
@@ -17,10 +18,6 @@ const MAX_BLOCKS: usize = 4096;
 /// Most blocks sharing one row of a reduction; their partials are added by one thread.
 const MAX_PARTS: usize = 128;
 
-pub(super) fn invalid(op: &'static str, message: String) -> TensorError {
-    TensorError::Invalid { op, message }
-}
-
 /// The storage type of a float tensor, or an error naming the op.
 pub(super) fn float_dtype(op: &'static str, t: &Tensor) -> Result<DType> {
     match t.dtype() {
@@ -30,14 +27,6 @@ pub(super) fn float_dtype(op: &'static str, t: &Tensor) -> Result<DType> {
             format!("expected f32 or f16 storage, got {}", other.name()),
         )),
     }
-}
-
-pub(super) fn dims5(op: &'static str, shape: &[usize]) -> Result<[usize; 5]> {
-    shape.try_into().map_err(|_| TensorError::Rank {
-        op,
-        expected: 5,
-        shape: shape.to_vec(),
-    })
 }
 
 /// `base_f32` or `base_f16`.

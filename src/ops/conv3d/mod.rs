@@ -20,7 +20,7 @@ mod tests;
 
 pub use graph::{conv3d, Conv3dBackward};
 
-use crate::tensor::TensorError;
+use crate::tensor::{dims5, invalid, TensorError};
 
 const OP: &str = "conv3d";
 
@@ -38,6 +38,31 @@ pub struct Conv3dShape {
 }
 
 impl Conv3dShape {
+    /// The sizes of a call with input `x_shape` (N,Cin,D,H,W) and weight `weight_shape`
+    /// (Cout,Cin,k,k,k), checked with [`Conv3dShape::validate`].
+    pub fn of(x_shape: &[usize], weight_shape: &[usize], pad: usize) -> Result<Self, TensorError> {
+        let [n, cin, d, h, w] = dims5(OP, x_shape)?;
+        let [cout, wcin, kd, kh, kw] = dims5(OP, weight_shape)?;
+        if wcin != cin || kd != kh || kh != kw {
+            return Err(invalid(
+                OP,
+                format!("weight {weight_shape:?} does not fit input {x_shape:?} (out,in,k,k,k)"),
+            ));
+        }
+        let s = Conv3dShape {
+            n,
+            cin,
+            cout,
+            d,
+            h,
+            w,
+            k: kd,
+            pad,
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
     /// An error naming the field and value when these sizes cannot be convolved.
     pub fn validate(&self) -> Result<(), TensorError> {
         let invalid = |message: String| Err(TensorError::Invalid { op: OP, message });

@@ -21,8 +21,9 @@ mod tests;
 
 pub use graph::{conv_transpose3d, ConvTranspose3dBackward};
 
+use crate::backend::TransposeGeometry;
 use crate::ops::conv3d::checked_product;
-use crate::tensor::TensorError;
+use crate::tensor::{dims5, invalid, TensorError};
 
 const OP: &str = "conv_transpose3d";
 
@@ -42,6 +43,41 @@ pub struct ConvTranspose3dShape {
 }
 
 impl ConvTranspose3dShape {
+    /// The sizes of a call with input `x_shape` (N,Cin,D,H,W), weight `weight_shape`
+    /// (Cin,Cout,k,k,k) and geometry `g`, checked with [`ConvTranspose3dShape::validate`].
+    pub fn of(
+        x_shape: &[usize],
+        weight_shape: &[usize],
+        g: TransposeGeometry,
+    ) -> Result<Self, TensorError> {
+        let [n, cin, d, h, w] = dims5(OP, x_shape)?;
+        let [wcin, cout, kd, kh, kw] = dims5(OP, weight_shape)?;
+        if wcin != cin || [kd, kh, kw] != [g.kernel; 3] {
+            return Err(invalid(
+                OP,
+                format!(
+                    "weight {weight_shape:?} does not fit input {x_shape:?} and kernel {} \
+                     (in,out,k,k,k)",
+                    g.kernel
+                ),
+            ));
+        }
+        let s = ConvTranspose3dShape {
+            n,
+            cin,
+            cout,
+            d,
+            h,
+            w,
+            k: g.kernel,
+            stride: g.stride,
+            pad: g.pad,
+            output_padding: g.output_padding,
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
     /// An error naming the field and value when these sizes cannot be used.
     pub fn validate(&self) -> Result<(), TensorError> {
         let invalid = |message: String| Err(TensorError::Invalid { op: OP, message });

@@ -2,51 +2,17 @@
 //! output_padding whose weights fit in shared memory).
 
 use super::{
-    channel_sums, check_bias, check_grad, common_storage, dims5, float_dtype, int, invalid,
-    kernel_name, launch, shared_bytes, size_args, tiled_config, upload_f32, wgrad_config,
-    CHANNEL_TILE, CHUNK, TILE_H, TILE_W,
+    check_bias, check_grad, common_storage, float_dtype, int, kernel_name, launch, parameter_grads,
+    shared_bytes, size_args, tiled_config, upload_f32, WeightGradKernel, CHANNEL_TILE, CHUNK,
+    TILE_H, TILE_W,
 };
 use crate::backend::device::{Device, DeviceTensor};
 use crate::backend::TransposeGeometry;
 use crate::launch::{DevicePtr, KernelArgs};
 use crate::ops::conv_transpose3d::ConvTranspose3dShape;
-use crate::tensor::{DType, Result, Tensor};
+use crate::tensor::{Result, Tensor};
 
 const OP: &str = "conv_transpose3d";
-
-/// The shape of a conv_transpose3d call, checked as the `cpu` backend checks it.
-fn shape(
-    x_shape: &[usize],
-    weight_shape: &[usize],
-    g: TransposeGeometry,
-) -> Result<ConvTranspose3dShape> {
-    let [n, cin, d, h, w] = dims5(OP, x_shape)?;
-    let [wcin, cout, kd, kh, kw] = dims5(OP, weight_shape)?;
-    if wcin != cin || kd != g.kernel || kh != g.kernel || kw != g.kernel {
-        return Err(invalid(
-            OP,
-            format!(
-                "weight {weight_shape:?} does not fit input {x_shape:?} and kernel {} \
-                 (in,out,k,k,k)",
-                g.kernel
-            ),
-        ));
-    }
-    let s = ConvTranspose3dShape {
-        n,
-        cin,
-        cout,
-        d,
-        h,
-        w,
-        k: g.kernel,
-        stride: g.stride,
-        pad: g.pad,
-        output_padding: g.output_padding,
-    };
-    s.validate()?;
-    Ok(s)
-}
 
 fn out_shape(s: &ConvTranspose3dShape) -> [usize; 5] {
     let [od, oh, ow] = s.out_dims();
@@ -84,7 +50,7 @@ pub fn conv_transpose3d(
     geometry: TransposeGeometry,
 ) -> Result<Tensor> {
     let dtype = float_dtype(OP, x)?;
-    let s = shape(x.shape(), weight.shape(), geometry)?;
+    let s = ConvTranspose3dShape::of(x.shape(), weight.shape(), geometry)?;
     check_bias(OP, bias, s.cout)?;
     let y_shape = out_shape(&s);
     let [_, _, od, oh, ow] = y_shape;
@@ -116,7 +82,7 @@ pub fn conv_transpose3d_backward_input(
     x_shape: &[usize],
 ) -> Result<Tensor> {
     let dtype = float_dtype(OP, gy)?;
-    let s = shape(x_shape, weight.shape(), geometry)?;
+    let s = ConvTranspose3dShape::of(x_shape, weight.shape(), geometry)?;
     check_grad(OP, gy, out_shape(&s))?;
 
     let gy_dev = dev.upload(OP, gy)?;
@@ -152,41 +118,21 @@ pub fn conv_transpose3d_backward_params(
     weight_shape: &[usize],
     bias: bool,
 ) -> Result<(Tensor, Option<Tensor>)> {
-    let s = shape(x.shape(), weight_shape, geometry)?;
+    let s = ConvTranspose3dShape::of(x.shape(), weight_shape, geometry)?;
     check_grad(OP, gy, out_shape(&s))?;
-    let (x, gy, dtype) = common_storage(OP, x, gy)?;
-
-    let x_dev = dev.upload(OP, &x)?;
-    let gy_dev = dev.upload(OP, &gy)?;
-    let dw = dev.upload(OP, &Tensor::zeros(weight_shape, DType::F32)?)?;
-    let tiles = s.n * s.d * s.h.div_ceil(TILE_H) * s.w.div_ceil(TILE_W);
-    let shared = CHUNK * TILE_H * TILE_W;
-    let config = wgrad_config(
+    parameter_grads(
+        dev,
         OP,
-        tiles,
-        s.cin.div_ceil(CHUNK),
-        s.k,
-        s.cout.div_ceil(CHANNEL_TILE),
-    )?
-    .with_shared_bytes(shared_bytes(OP, shared, "the x tile")?);
-    let args = KernelArgs::new()
-        .ptr(x_dev.ptr())
-        .ptr(gy_dev.ptr())
-        .ptr(dw.ptr())
-        .i32(int(OP, "batch size", s.n)?);
-    let args = geometry_args(&s, args)?;
-    // SAFETY: x and gy hold the counts of their checked shapes in `dtype`, dw the weight's
-    // floats (zeroed, as the kernel adds into it); shared memory is the kernel's x tile.
-    unsafe {
-        launch(
-            dev,
-            OP,
-            &kernel_name("conv_t3d_bwd_weight", dtype),
-            config,
-            args,
-        )?
-    };
-
-    let db = bias.then(|| channel_sums(dev, OP, &gy_dev)).transpose()?;
-    Ok((dev.download(OP, &dw)?, db))
+        common_storage(OP, x, gy)?,
+        weight_shape,
+        [s.n, s.cin, s.k, s.cout],
+        bias,
+        WeightGradKernel {
+            name: "conv_t3d_bwd_weight",
+            tiles: s.n * s.d * s.h.div_ceil(TILE_H) * s.w.div_ceil(TILE_W),
+            shared_floats: CHUNK * TILE_H * TILE_W,
+            shared_what: "the x tile",
+        },
+        |args| geometry_args(&s, args),
+    )
 }
