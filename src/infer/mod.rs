@@ -110,6 +110,7 @@ pub fn sliding_window(
     let mut sums = vec![0.0f32; classes * voxels];
     let mut weight_sum = vec![0.0f32; voxels];
     let weights = gaussian_weights(patch);
+    let ones = vec![1.0; weights.len()];
 
     let starts_k = window_starts(grid[2], pd, overlap);
     let starts_j = window_starts(grid[1], ph, overlap);
@@ -142,7 +143,7 @@ pub fn sliding_window(
                 }
                 accumulate(
                     &mut weight_sum,
-                    &vec![1.0; weights.len()],
+                    &ones,
                     &weights,
                     grid,
                     [k0, j0, i0],

@@ -19,10 +19,11 @@ struct DisplayAxis {
 /// Index axis and sign for each world axis (x, y, z), when the directions are close to a
 /// signed permutation; otherwise the index axes as they are.
 fn world_axes(volume: &Volume) -> [DisplayAxis; 3] {
-    let mut axes = [0, 1, 2].map(|a| DisplayAxis {
+    let as_indexed = [0, 1, 2].map(|a| DisplayAxis {
         index_axis: a,
         flipped: false,
     });
+    let mut axes = as_indexed;
     let mut used = [false; 3];
     for (w, axis) in axes.iter_mut().enumerate() {
         let best = (0..3)
@@ -33,10 +34,7 @@ fn world_axes(volume: &Volume) -> [DisplayAxis; 3] {
             })
             .unwrap_or(w);
         if volume.direction[w][best].abs() < 0.9 || used[best] {
-            return [0, 1, 2].map(|a| DisplayAxis {
-                index_axis: a,
-                flipped: false,
-            });
+            return as_indexed;
         }
         used[best] = true;
         *axis = DisplayAxis {
