@@ -16,9 +16,9 @@ use std::sync::Arc;
 use criterion::{criterion_group, Criterion};
 use enamel::backend::{Backend, TransposeGeometry};
 use enamel::rng::Rng;
-use enamel::{DType, Tensor};
+use enamel::Tensor;
 
-use common::{engines, group, random, Engine};
+use common::{engines, group, random, timed, Engine};
 
 #[cfg(feature = "libtorch")]
 #[path = "ops/torch.rs"]
@@ -58,12 +58,12 @@ struct Layer {
 }
 
 impl Layer {
-    fn new(x: &[usize], weight: &[usize], y: &[usize], dtype: DType) -> Self {
+    fn new(x: &[usize], weight: &[usize], y: &[usize], engine: &Engine) -> Self {
         Layer {
-            x: random(x, 1).into_dtype(dtype),
-            weight: random(weight, 2).into_dtype(dtype),
-            bias: random(&weight[..1], 3).into_dtype(dtype),
-            gy: random(y, 4).into_dtype(dtype),
+            x: engine.input(random(x, 1)),
+            weight: engine.input(random(weight, 2)),
+            bias: engine.input(random(&weight[..1], 3)),
+            gy: engine.input(random(y, 4)),
         }
     }
 }
@@ -97,7 +97,7 @@ impl OpBench<'_> {
                 let backend: &dyn Backend = engine.backend.as_ref();
                 run(backend, &state);
                 g.bench_function(format!("enamel-{}", engine.device), |b| {
-                    b.iter(|| run(backend, &state))
+                    timed(b, backend, || run(backend, &state))
                 });
             }
             #[cfg(feature = "libtorch")]
@@ -123,7 +123,7 @@ fn conv3d(c: &mut Criterion, engines: &[Engine], cin: usize, cout: usize, level:
     }
     .run(
         c,
-        |e| Layer::new(&x, &weight, &y, e.dtype),
+        |e| Layer::new(&x, &weight, &y, e),
         |be, l| drop(be.conv3d(&l.x, &l.weight, Some(&l.bias), 1).unwrap()),
         |be, l| {
             be.conv3d_backward_input(&l.gy, &l.weight, 1, &x).unwrap();
@@ -153,8 +153,8 @@ fn conv_transpose3d(c: &mut Criterion, engines: &[Engine], cin: usize, cout: usi
     .run(
         c,
         |e| {
-            let mut layer = Layer::new(&x, &weight, &y, e.dtype);
-            layer.bias = random(&[cout], 3).into_dtype(e.dtype);
+            let mut layer = Layer::new(&x, &weight, &y, e);
+            layer.bias = e.input(random(&[cout], 3));
             layer
         },
         |be, l| {
@@ -189,11 +189,11 @@ fn level0_elementwise(c: &mut Criterion, engines: &[Engine]) {
     norm.run(
         c,
         |e| {
-            let x = random(&x, 1).into_dtype(e.dtype);
+            let x = e.input(random(&x, 1));
             let gamma = random(&[18], 2);
             let beta = random(&[18], 3);
             let (_, stats) = e.backend.batch_norm_train(&x, &gamma, &beta, eps).unwrap();
-            let gy = random(x.shape(), 4).into_dtype(e.dtype);
+            let gy = e.input(random(x.shape(), 4));
             (x, gamma, beta, stats, gy)
         },
         |be, (x, gamma, beta, _, _)| drop(be.batch_norm_train(x, gamma, beta, eps).unwrap()),
@@ -215,9 +215,9 @@ fn level0_elementwise(c: &mut Criterion, engines: &[Engine]) {
     pool.run(
         c,
         |e| {
-            let x = random(&x, 1).into_dtype(e.dtype);
+            let x = e.input(random(&x, 1));
             let (y, indices) = e.backend.max_pool3d(&x).unwrap();
-            let gy = random(y.shape(), 4).into_dtype(e.dtype);
+            let gy = e.input(random(y.shape(), 4));
             (x, indices, gy)
         },
         |be, (x, _, _)| drop(be.max_pool3d(x).unwrap()),
@@ -234,13 +234,15 @@ fn dice(c: &mut Criterion, engines: &[Engine]) {
     let voxels: usize = size.iter().product();
     let mut g = group(c, "dice_9class_168x120x120_forward_backward", None, 3);
     for engine in engines {
-        let logits = random(&logits_shape, 1).into_dtype(engine.dtype);
+        let logits = engine.input(random(&logits_shape, 1));
         let mut rng = Rng::new(5);
         let labels = (0..voxels).map(|_| rng.below(9) as u8).collect();
         let labels = Tensor::from_u8(&[1, size[0], size[1], size[2]], labels).unwrap();
         let backend: Arc<dyn Backend> = engine.backend.clone();
         g.bench_function(format!("enamel-{}", engine.device), |b| {
-            b.iter(|| backend.dice_categorical(&logits, &labels).unwrap())
+            timed(b, backend.as_ref(), || {
+                backend.dice_categorical(&logits, &labels).unwrap()
+            })
         });
     }
     #[cfg(feature = "libtorch")]

@@ -15,7 +15,7 @@ use criterion::{criterion_group, Criterion};
 use enamel::perf::workload::{self, random_image, Cascade};
 use enamel::train::{Precision, Stage};
 
-use common::{engines, group};
+use common::{engines, group, timed};
 
 #[cfg(feature = "libtorch")]
 #[path = "train_step/torch.rs"]
@@ -52,7 +52,10 @@ fn training_steps(c: &mut Criterion) {
                     .expect("benchmark trainer");
             trainer.train_step(&samples).expect("warm-up step");
             g.bench_function(format!("enamel-{}", engine.device), |b| {
-                b.iter(|| trainer.train_step(&samples).expect("training step"))
+                let backend = engine.backend.clone();
+                timed(b, backend.as_ref(), || {
+                    trainer.train_step(&samples).expect("training step")
+                })
             });
         }
         #[cfg(feature = "libtorch")]
@@ -76,7 +79,7 @@ fn cascade_inference(c: &mut Criterion) {
             .segment(&image, &engine.backend, engine.dtype)
             .expect("warm-up cascade");
         g.bench_function(format!("enamel-{}", engine.device), |b| {
-            b.iter(|| {
+            timed(b, engine.backend.as_ref(), || {
                 cascade
                     .segment(&image, &engine.backend, engine.dtype)
                     .expect("cascade")

@@ -5,6 +5,8 @@ use std::process::Command;
 
 use enamel::nn::UNetConfig;
 use enamel::perf::unet_flops;
+use enamel::perf::workload::planned_step_memory;
+use enamel::train::Stage;
 
 #[test]
 fn bench_json_reports_every_workload_on_the_cpu() {
@@ -61,6 +63,21 @@ fn bench_json_reports_every_workload_on_the_cpu() {
             w["roofline"].is_null(),
             "no roofline for the cpu unless a GPU is named"
         );
+    }
+
+    // The GPU memory of the training steps, planned whatever the backend timed.
+    let planned = report["planned_gpu_memory"].as_array().unwrap();
+    let names: Vec<&str> = planned.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["train_step_net_A", "train_step_net_A_whole_volume", "train_step_net_B"]
+    );
+    for (p, stage) in planned.iter().zip([Stage::Binary, Stage::Binary, Stage::Categories]) {
+        assert_eq!(p["shape"], serde_json::json!([1, 1, 8, 16, 16]));
+        let want = planned_step_memory(stage, [8, 16, 16], None).unwrap();
+        assert_eq!(p["peak_bytes"].as_u64().unwrap(), want);
+        // At least the f16 input and its first 9- or 18-channel activation.
+        assert!(want > 8 * 16 * 16 * 2 * 10, "{want}");
     }
 }
 

@@ -324,6 +324,7 @@ fn check_unet_case(case: &Case, backend: Arc<dyn Backend>, out: &mut Vec<String>
     checkpoint::load_state(&mut net, &st, "param.", file, false).unwrap();
 
     let mut tape = Tape::new(backend.clone());
+    tape.keep_all();
     let x = tape.leaf(input(case, "x"), false);
     let fwd = net.forward(&mut tape, x, true, DType::F32).unwrap();
     let loss = if p["loss"] == "binary" {

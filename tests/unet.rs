@@ -149,6 +149,7 @@ fn check_unet_case(case: &Case, dtype: DType) -> Vec<String> {
 
     let backend = Arc::new(Cpu::new());
     let mut tape = Tape::new(backend.clone());
+    tape.keep_all();
     let x = tape.leaf(tensor(case, "x", dtype), false);
     let fwd = net.forward(&mut tape, x, true, dtype).unwrap();
     let loss = if p["loss"] == "binary" {

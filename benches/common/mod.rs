@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, Throughput};
+use criterion::{Bencher, BenchmarkGroup, Criterion, Throughput};
 use enamel::backend::choice::{select, DeviceChoice};
 use enamel::backend::Backend;
 use enamel::rng::Rng;
@@ -28,6 +28,16 @@ pub struct Engine {
     pub backend: Arc<dyn Backend>,
     /// Activation storage: f32 on the cpu, f16 on a GPU (as libtorch's autocast).
     pub dtype: DType,
+}
+
+impl Engine {
+    /// `t` as this engine's ops take an input: in its activation storage, placed where the
+    /// backend computes (in GPU memory on `cuda`, so no timed op pays for an upload).
+    pub fn input(&self, t: Tensor) -> Tensor {
+        self.backend
+            .place(t.into_dtype(self.dtype))
+            .expect("placing a benchmark input")
+    }
 }
 
 /// `cpu` always; `cuda` when `select` gives it (a printed line says why not otherwise).
@@ -47,6 +57,19 @@ pub fn engines() -> Vec<Engine> {
         }
     }
     engines
+}
+
+/// Criterion's measurement of `run` on `backend`, on the backend's own clock: CUDA events
+/// before the first iteration and after the last on a GPU (ops return before their kernels
+/// finish), the host clock on the CPU.
+pub fn timed<T>(b: &mut Bencher<'_>, backend: &dyn Backend, mut run: impl FnMut() -> T) {
+    b.iter_custom(|iters| {
+        let start = backend.mark().expect("timing mark");
+        for _ in 0..iters {
+            std::hint::black_box(run());
+        }
+        Duration::from_secs_f64(backend.seconds_since(&start).expect("timing"))
+    })
 }
 
 /// One benchmark as the summary sees it.

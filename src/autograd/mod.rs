@@ -35,7 +35,10 @@ struct Node {
 
 pub struct Tape {
     backend: Arc<dyn Backend>,
-    values: Vec<Arc<Tensor>>,
+    /// Each value until it is released; the backward ops hold what they saved themselves.
+    values: Vec<Option<Arc<Tensor>>>,
+    shapes: Vec<Vec<usize>>,
+    keep_all: bool,
     nodes: Vec<Option<Node>>,
     requires_grad: Vec<bool>,
     retained: Vec<Var>,
@@ -63,6 +66,8 @@ impl Tape {
         Tape {
             backend,
             values: Vec::new(),
+            shapes: Vec::new(),
+            keep_all: false,
             nodes: Vec::new(),
             requires_grad: Vec::new(),
             retained: Vec::new(),
@@ -92,13 +97,43 @@ impl Tape {
         self.push(Arc::new(value), None, requires_grad && self.grad_enabled)
     }
 
+    /// Like [`Tape::leaf`], with the value first put where the backend computes
+    /// ([`Backend::place`]): for inputs and weights that several ops read.
+    pub fn placed_leaf(&mut self, value: Tensor, requires_grad: bool) -> Result<Var> {
+        let value = self.backend.place(value)?;
+        Ok(self.leaf(value, requires_grad))
+    }
+
+    /// The value of `var`.
+    ///
+    /// # Panics
+    /// When `var` was released: a bug in the code that built the computation.
     pub fn value(&self, var: Var) -> &Tensor {
-        &self.values[var.0]
+        self.values[var.0]
+            .as_deref()
+            .unwrap_or_else(|| panic!("tape variable {} was read after its release", var.0))
     }
 
     /// The shared handle of a value, for a backward op to save without a copy.
     pub fn shared(&self, var: Var) -> Arc<Tensor> {
-        Arc::clone(&self.values[var.0])
+        match &self.values[var.0] {
+            Some(value) => Arc::clone(value),
+            None => panic!("tape variable {} was saved after its release", var.0),
+        }
+    }
+
+    /// Drops the tape's handle on `var`'s value, which the forward pass will not read again:
+    /// its memory is freed unless a backward op saved it. Gradients still flow through it.
+    /// A no-op after [`Tape::keep_all`].
+    pub fn release(&mut self, var: Var) {
+        if !self.keep_all {
+            self.values[var.0] = None;
+        }
+    }
+
+    /// Keeps every value until the tape is dropped, for inspecting intermediate results.
+    pub fn keep_all(&mut self) {
+        self.keep_all = true;
     }
 
     pub fn requires_grad(&self, var: Var) -> bool {
@@ -154,10 +189,24 @@ impl Tape {
     }
 
     fn push(&mut self, value: Arc<Tensor>, node: Option<Node>, requires_grad: bool) -> Var {
-        self.values.push(value);
+        self.shapes.push(value.shape().to_vec());
+        self.values.push(Some(value));
         self.nodes.push(node);
         self.requires_grad.push(requires_grad);
         Var(self.values.len() - 1)
+    }
+
+    /// An error unless `t` has the shape of `var`'s value.
+    fn expect_shape(&self, op: &'static str, var: Var, t: &Tensor) -> Result<()> {
+        let shape = &self.shapes[var.0];
+        if shape.as_slice() != t.shape() {
+            return Err(TensorError::ShapeMismatch {
+                op,
+                left: shape.clone(),
+                right: t.shape().to_vec(),
+            });
+        }
+        Ok(())
     }
 
     /// Backward from `output`, whose gradient is `seed` (e.g. a scalar loss seeded with the
@@ -170,8 +219,7 @@ impl Tape {
                 message: "the tape was made with no_grad and recorded nothing".into(),
             });
         }
-        self.value(output)
-            .expect_same_shape("backward seed", &seed)?;
+        self.expect_shape("backward seed", output, &seed)?;
 
         let mut grads: Vec<Option<Tensor>> = vec![None; self.values.len()];
         grads[output.0] = Some(seed);
@@ -207,8 +255,7 @@ impl Tape {
                 let Some(grad) = grad.filter(|_| wanted) else {
                     continue;
                 };
-                self.value(*input)
-                    .expect_same_shape(node.op.name(), &grad)?;
+                self.expect_shape(node.op.name(), *input, &grad)?;
                 grads[input.0] = Some(match grads[input.0].take() {
                     Some(sum) => self.backend.add(&sum, &grad)?,
                     None => grad,

@@ -36,12 +36,45 @@ impl TransposeGeometry {
     };
 }
 
+/// A point in a backend's stream of work, from [`Backend::mark`].
+pub enum Mark {
+    /// The host clock, read when all work queued before it had finished.
+    Host(std::time::Instant),
+    /// A device's own marker (a CUDA event), read on the device's clock.
+    Device(Box<dyn std::any::Any + Send + Sync>),
+}
+
 pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
+
+    /// Marks the point the work queued so far will have reached, for timing it with
+    /// [`Backend::seconds_since`]. A backend whose ops return finished work reads the clock.
+    fn mark(&self) -> Result<Mark> {
+        Ok(Mark::Host(std::time::Instant::now()))
+    }
+
+    /// Seconds of work from `start` to everything queued now, waiting for it to finish: on a
+    /// GPU measured by the device between two events, so neither the launches' host overhead
+    /// nor a late read of the clock is counted.
+    fn seconds_since(&self, start: &Mark) -> Result<f64> {
+        match start {
+            Mark::Host(t) => Ok(t.elapsed().as_secs_f64()),
+            Mark::Device(_) => Err(crate::tensor::invalid(
+                "timing",
+                format!("a device mark given to the {} backend", self.name()),
+            )),
+        }
+    }
 
     /// The most device memory in use at once so far, for backends that manage device memory.
     fn peak_memory_bytes(&self) -> Option<u64> {
         None
+    }
+
+    /// `t` where this backend's ops read it fastest: a device backend copies it into device
+    /// memory once (an input that several ops read), the CPU keeps it as it is.
+    fn place(&self, t: Tensor) -> Result<Tensor> {
+        Ok(t)
     }
 
     /// Cross-correlation, stride 1, zero padding `pad` on every side.

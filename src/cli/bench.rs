@@ -1,10 +1,11 @@
 //! `enamel bench`: times the reference workloads on one backend — a training step of net A
 //! (72×120×120) and of net B (168×120×120), and the cascade's inference on a 168×120×120
 //! volume — and prints the median time, peak memory, GFLOP/s and the fraction of the
-//! device's roofline (when the device is a known GPU).
+//! device's roofline (when the device is a known GPU). Times are the backend's own clock: CUDA
+//! events on a GPU. Whatever the backend, it also gives the device memory a GPU needs for the
+//! training steps, measured on the `plan` device.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -50,6 +51,15 @@ struct Report {
     precision: &'static str,
     steps: usize,
     workloads: Vec<Workload>,
+    /// Device memory of mixed-precision training steps on a GPU, from the `plan` device.
+    planned_gpu_memory: Vec<PlannedMemory>,
+}
+
+#[derive(Serialize)]
+struct PlannedMemory {
+    name: &'static str,
+    shape: [usize; 5],
+    peak_bytes: u64,
 }
 
 #[derive(Serialize)]
@@ -176,14 +186,19 @@ fn gpu_name() -> Option<String> {
     text.lines().next().map(|l| l.trim().to_string())
 }
 
-/// Times `run` `steps` times after one warm-up; returns the times in seconds.
-fn time(steps: usize, mut run: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
+/// Times `run` `steps` times on `backend`'s clock after one warm-up (which also compiles and
+/// loads the kernels); returns the times in seconds.
+fn time(
+    steps: usize,
+    backend: &dyn Backend,
+    mut run: impl FnMut() -> Result<()>,
+) -> Result<Vec<f64>> {
     run().context("warm-up")?;
     (0..steps)
         .map(|_| {
-            let started = Instant::now();
+            let start = backend.mark()?;
             run()?;
-            Ok(started.elapsed().as_secs_f64())
+            Ok(backend.seconds_since(&start)?)
         })
         .collect()
 }
@@ -266,7 +281,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         eprintln!("timing {name} on {patch:?} ({} steps)", args.steps);
         let (backend, peak) = target.backend();
         let (mut trainer, samples) = workload::trainer(stage, patch, precision, backend)?;
-        let times = time(args.steps, || trainer.train_step(&samples).map(drop))?;
+        let clock = trainer.backend().clone();
+        let times = time(args.steps, clock.as_ref(), || {
+            trainer.train_step(&samples).map(drop)
+        })?;
         let config = stage.default_net();
         measured.push(Measured {
             name,
@@ -286,7 +304,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (backend, peak) = target.backend();
     let mut cascade = Cascade::new(patch_a, volume)?;
     let image = random_image(volume, 13);
-    let times = time(args.steps, || {
+    let times = time(args.steps, backend.as_ref(), || {
         cascade.segment(&image, &backend, dtype).map(drop)
     })?;
     let [windows_a, windows_b] = cascade.windows(volume);
@@ -302,6 +320,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
         memory: peak(),
     });
 
+    let mut planned_gpu_memory = Vec::new();
+    for (name, stage, patch) in [
+        ("train_step_net_A", Stage::Binary, size(Stage::Binary)),
+        ("train_step_net_A_whole_volume", Stage::Binary, size(Stage::Categories)),
+        ("train_step_net_B", Stage::Categories, size(Stage::Categories)),
+    ] {
+        planned_gpu_memory.push(PlannedMemory {
+            name,
+            shape: [1, 1, patch[0], patch[1], patch[2]],
+            peak_bytes: workload::planned_step_memory(stage, patch, None)
+                .with_context(|| format!("planning the device memory of {name}"))?,
+        });
+    }
+
     let report = Report {
         device: target.label(),
         backend: backend.name(),
@@ -313,6 +345,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         },
         steps: args.steps,
         workloads: measured.into_iter().map(|m| m.into_workload(gpu)).collect(),
+        planned_gpu_memory,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -345,6 +378,16 @@ fn print_table(report: &Report) {
         println!(
             "{:<20} {:>18} {:>9.3}s {:>9.1} {:>10} {:>12}",
             w.name, shape, w.median_s, w.gflop_per_s, memory, roof
+        );
+    }
+    println!("GPU memory of mixed-precision training steps (plan device, no kernel run):");
+    for p in &report.planned_gpu_memory {
+        let shape = format!("{}x{}x{}", p.shape[2], p.shape[3], p.shape[4]);
+        println!(
+            "{:<30} {:>12} {:>8.0} MiB",
+            p.name,
+            shape,
+            p.peak_bytes as f64 / (1 << 20) as f64
         );
     }
 }

@@ -74,14 +74,14 @@ impl WindowModel for NetModel<'_> {
 
     fn predict(&mut self, window: Tensor) -> Result<Tensor> {
         let mut tape = Tape::no_grad(self.backend.clone());
-        let x = tape.leaf(window.into_dtype(self.dtype), false);
+        let x = tape.placed_leaf(window.into_dtype(self.dtype), false)?;
         let out = self.net.forward(&mut tape, x, false, self.dtype)?;
         let probs = if self.classes() == 1 {
             sigmoid(&mut tape, out.logits)?
         } else {
             softmax(&mut tape, out.logits)?
         };
-        Ok(tape.value(probs).to_dtype(DType::F32))
+        Ok(tape.value(probs).to_host()?.into_dtype(DType::F32))
     }
 }
 

@@ -16,12 +16,16 @@ pub struct Bound {
 }
 
 impl Bound {
-    /// Puts a parameter on the tape, stored as the activations' dtype.
-    pub fn bind(&mut self, tape: &mut Tape, name: String, value: &Tensor) -> Var {
-        self.bind_as(tape, name, value, self.dtype)
+    /// Puts a convolution's parameter on the tape, stored as the activations' dtype, where the
+    /// backend computes (so a device uploads it once per pass, not once per use).
+    pub fn bind(&mut self, tape: &mut Tape, name: String, value: &Tensor) -> Result<Var> {
+        let var = tape.placed_leaf(value.to_dtype(self.dtype), self.requires_grad)?;
+        self.vars.push((name, var));
+        Ok(var)
     }
 
-    /// Puts a parameter on the tape stored as `dtype`.
+    /// Puts a parameter on the tape stored as `dtype`, on the host (batch norm's per-channel
+    /// parameters, which the backends read on the host).
     pub fn bind_as(&mut self, tape: &mut Tape, name: String, value: &Tensor, dtype: DType) -> Var {
         let var = tape.leaf(value.to_dtype(dtype), self.requires_grad);
         self.vars.push((name, var));
@@ -65,8 +69,8 @@ impl Conv {
     }
 
     pub fn forward(&self, tape: &mut Tape, bound: &mut Bound, name: &str, x: Var) -> Result<Var> {
-        let w = bound.bind(tape, format!("{name}.weight"), &self.weight);
-        let b = bound.bind(tape, format!("{name}.bias"), &self.bias);
+        let w = bound.bind(tape, format!("{name}.weight"), &self.weight)?;
+        let b = bound.bind(tape, format!("{name}.bias"), &self.bias)?;
         if self.transposed {
             let kernel = self.weight.shape()[2];
             let geometry = TransposeGeometry {

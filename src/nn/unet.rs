@@ -137,6 +137,8 @@ pub struct UNet {
 pub struct Forward {
     pub logits: Var,
     pub params: Vec<(String, Var)>,
+    /// Block outputs by name; the skip connections (`before_pool`) are released once the up
+    /// path has used them, so read them from a tape made to [`Tape::keep_all`].
     pub activations: Vec<(String, Var)>,
 }
 
@@ -260,6 +262,9 @@ impl UNet {
             let up =
                 pass.conv_relu_norm(&name, ("up", &block.up), ("norm0", &mut block.norm0), h)?;
             h = concat(pass.tape, up, skip)?;
+            // Concatenation saves nothing: its inputs are no longer needed.
+            pass.tape.release(up);
+            pass.tape.release(skip);
             h = pass.conv_relu_norm(
                 &name,
                 ("conv1", &block.conv1),
@@ -309,8 +314,14 @@ impl Pass<'_> {
             &format!("{block}.{conv_name}"),
             h,
         )?;
+        let conv_out = h;
         let h = relu(self.tape, h)?;
+        // relu saved its output as the mask, so the convolution's output can go.
+        self.tape.release(conv_out);
         let name = format!("{block}.{norm_name}");
-        norm.forward(self.tape, &mut self.bound, &name, h, self.training)
+        let relu_out = h;
+        let h = norm.forward(self.tape, &mut self.bound, &name, h, self.training)?;
+        self.tape.release(relu_out);
+        Ok(h)
     }
 }

@@ -90,6 +90,16 @@ pub fn trainer(
     Ok((Trainer::new(config, net, backend)?, vec![sample]))
 }
 
+/// Peak device memory, in bytes, of one training step of `stage` on `patch`, measured on the
+/// `plan` device (every allocation of the device backend, no kernel run); `budget` as
+/// `--mem-limit`. Mixed precision: f16 activations, as on a GPU.
+pub fn planned_step_memory(stage: Stage, patch: [usize; 3], budget: Option<usize>) -> Result<u64> {
+    let plan = crate::backend::device::Device::plan(budget);
+    let (mut trainer, samples) = trainer(stage, patch, Precision::Mixed, Arc::new(plan.clone()))?;
+    trainer.train_step(&samples)?;
+    Ok(plan.memory_stats().peak as u64)
+}
+
 /// Training-step FLOPs of `stage`'s network on `patch`.
 pub fn training_step_flops(stage: Stage, patch: [usize; 3]) -> f64 {
     unet_flops(&stage.default_net(), patch).training_step

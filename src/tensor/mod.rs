@@ -1,12 +1,21 @@
-//! Tensors: a shape, a storage dtype and host data.
+//! Tensors: a shape, a storage dtype and the values, on the host or resident in a device's
+//! memory.
+//!
+//! A device backend returns its results resident ([`Tensor::resident`]), so the next op on
+//! that device reads them where they are; host code that looks at the values (the CPU backend,
+//! checks, writers) gets them copied back once, on first access, and kept.
 //!
 //! Activations are 5-D `N,C,D,H,W`; parameters keep PyTorch's shapes (`out,in,kd,kh,kw` for a
 //! convolution weight, `C` for a bias). Storage is f32 or f16; arithmetic is always f32, so
 //! every op reads its inputs through [`Tensor::to_f32_vec`] or [`Tensor::f32_slice`].
 
 mod error;
+mod resident;
 
 pub use error::{dims5, invalid, TensorError};
+pub use resident::ResidentBuffer;
+
+use std::sync::{Arc, OnceLock};
 
 use half::f16;
 
@@ -73,11 +82,91 @@ impl HostData {
     }
 }
 
-/// A dense row-major tensor on the host.
-#[derive(Clone, Debug, PartialEq)]
+impl HostData {
+    fn zeros(dtype: DType, n: usize) -> HostData {
+        match dtype {
+            DType::F32 => HostData::F32(vec![0.0; n]),
+            DType::F16 => HostData::F16(vec![f16::ZERO; n]),
+            DType::U8 => HostData::U8(vec![0; n]),
+            DType::I32 => HostData::I32(vec![0; n]),
+            DType::F64 => HostData::F64(vec![0.0; n]),
+        }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            HostData::F32(v) => bytemuck::cast_slice_mut(v),
+            HostData::F16(v) => bytemuck::cast_slice_mut(v),
+            HostData::U8(v) => v,
+            HostData::I32(v) => bytemuck::cast_slice_mut(v),
+            HostData::F64(v) => bytemuck::cast_slice_mut(v),
+        }
+    }
+}
+
+/// A dense row-major tensor.
+#[derive(Clone)]
 pub struct Tensor {
     shape: Vec<usize>,
-    data: HostData,
+    data: Storage,
+}
+
+#[derive(Clone)]
+enum Storage {
+    Host(HostData),
+    Resident(Resident),
+}
+
+/// Values in device memory, with their host copy once something asked for it.
+#[derive(Clone)]
+struct Resident {
+    dtype: DType,
+    buffer: Arc<dyn ResidentBuffer>,
+    host: OnceLock<HostData>,
+}
+
+impl Resident {
+    fn read(&self, n: usize) -> std::result::Result<HostData, String> {
+        let mut data = HostData::zeros(self.dtype, n);
+        self.buffer.read(data.bytes_mut())?;
+        Ok(data)
+    }
+
+    fn host(&self, shape: &[usize]) -> &HostData {
+        self.host.get_or_init(|| {
+            let n = shape.iter().product();
+            self.read(n).unwrap_or_else(|e| {
+                // A failed copy means the device itself failed (a faulting kernel leaves a CUDA
+                // context unusable); the infallible accessors cannot go on. Code that can
+                // report it calls `Tensor::to_host` first.
+                panic!(
+                    "reading a {} tensor of shape {shape:?} back from the device failed: {e}",
+                    self.dtype.name()
+                )
+            })
+        })
+    }
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let place = match &self.data {
+            Storage::Host(_) => "host",
+            Storage::Resident(_) => "device",
+        };
+        f.debug_struct("Tensor")
+            .field("shape", &self.shape)
+            .field("dtype", &self.dtype())
+            .field("on", &place)
+            .finish()
+    }
+}
+
+/// Equal shapes and equal values (device values are read back to compare).
+impl PartialEq for Tensor {
+    fn eq(&self, other: &Tensor) -> bool {
+        self.shape == other.shape && self.host() == other.host()
+    }
 }
 
 /// The product of a shape's dimensions, or an error when it overflows `usize`.
@@ -94,7 +183,7 @@ impl Tensor {
         check_len(shape, values.len())?;
         Ok(Tensor {
             shape: shape.to_vec(),
-            data: HostData::F32(values),
+            data: Storage::Host(HostData::F32(values)),
         })
     }
 
@@ -102,7 +191,7 @@ impl Tensor {
         check_len(shape, values.len())?;
         Ok(Tensor {
             shape: shape.to_vec(),
-            data: HostData::F16(values),
+            data: Storage::Host(HostData::F16(values)),
         })
     }
 
@@ -115,7 +204,7 @@ impl Tensor {
         check_len(shape, values.len())?;
         Ok(Tensor {
             shape: shape.to_vec(),
-            data: HostData::U8(values),
+            data: Storage::Host(HostData::U8(values)),
         })
     }
 
@@ -123,7 +212,7 @@ impl Tensor {
         check_len(shape, values.len())?;
         Ok(Tensor {
             shape: shape.to_vec(),
-            data: HostData::F64(values),
+            data: Storage::Host(HostData::F64(values)),
         })
     }
 
@@ -131,7 +220,7 @@ impl Tensor {
         check_len(shape, values.len())?;
         Ok(Tensor {
             shape: shape.to_vec(),
-            data: HostData::I32(values),
+            data: Storage::Host(HostData::I32(values)),
         })
     }
 
@@ -150,14 +239,87 @@ impl Tensor {
         };
         Ok(Tensor {
             shape: shape.to_vec(),
-            data,
+            data: Storage::Host(data),
         })
+    }
+
+    /// A tensor whose `dtype` values live in `buffer`, in device memory. Its shape is checked
+    /// against the buffer's size.
+    pub fn resident(
+        shape: &[usize],
+        dtype: DType,
+        buffer: Arc<dyn ResidentBuffer>,
+    ) -> Result<Self> {
+        let bytes = numel(shape)?.checked_mul(dtype.size());
+        if bytes != Some(buffer.len_bytes()) {
+            return Err(TensorError::DataLength {
+                shape: shape.to_vec(),
+                expected: numel(shape)?,
+                got: buffer.len_bytes() / dtype.size(),
+            });
+        }
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            data: Storage::Resident(Resident {
+                dtype,
+                buffer,
+                host: OnceLock::new(),
+            }),
+        })
+    }
+
+    /// The device buffer of a resident tensor, or `None` for one on the host.
+    pub fn resident_buffer(&self) -> Option<&Arc<dyn ResidentBuffer>> {
+        match &self.data {
+            Storage::Host(_) => None,
+            Storage::Resident(r) => Some(&r.buffer),
+        }
+    }
+
+    /// A host copy: the values read back from the device when resident, with an error (not a
+    /// panic, as the other accessors would) when the device fails.
+    pub fn to_host(&self) -> Result<Tensor> {
+        let data = match &self.data {
+            Storage::Host(d) => d.clone(),
+            Storage::Resident(r) => match r.host.get() {
+                Some(d) => d.clone(),
+                None => r.read(self.numel()).map_err(|message| TensorError::Invalid {
+                    op: "read back from the device",
+                    message,
+                })?,
+            },
+        };
+        Ok(Tensor {
+            shape: self.shape.clone(),
+            data: Storage::Host(data),
+        })
+    }
+
+    /// The values on the host (read back from the device on first access).
+    fn host(&self) -> &HostData {
+        match &self.data {
+            Storage::Host(d) => d,
+            Storage::Resident(r) => r.host(&self.shape),
+        }
+    }
+
+    /// The values on the host, for changing them: a resident tensor becomes a host tensor.
+    fn host_mut(&mut self) -> &mut HostData {
+        if let Storage::Resident(r) = &mut self.data {
+            r.host(&self.shape);
+            let data = r.host.take().unwrap_or_else(|| HostData::zeros(r.dtype, 0));
+            self.data = Storage::Host(data);
+        }
+        match &mut self.data {
+            Storage::Host(d) => d,
+            Storage::Resident(_) => unreachable!("made a host tensor just above"),
+        }
     }
 
     pub fn scalar(value: f32) -> Self {
         Tensor {
             shape: vec![1],
-            data: HostData::F32(vec![value]),
+            data: Storage::Host(HostData::F32(vec![value])),
         }
     }
 
@@ -166,7 +328,11 @@ impl Tensor {
     }
 
     pub fn dtype(&self) -> DType {
-        match self.data {
+        let data = match &self.data {
+            Storage::Host(d) => d,
+            Storage::Resident(r) => return r.dtype,
+        };
+        match data {
             HostData::F32(_) => DType::F32,
             HostData::F16(_) => DType::F16,
             HostData::U8(_) => DType::U8,
@@ -176,11 +342,16 @@ impl Tensor {
     }
 
     pub fn numel(&self) -> usize {
-        self.data.len()
+        match &self.data {
+            Storage::Host(d) => d.len(),
+            // The shape was checked against the buffer when the tensor was made.
+            Storage::Resident(_) => self.shape.iter().product(),
+        }
     }
 
+    /// The values on the host (read back from the device on first access).
     pub fn data(&self) -> &HostData {
-        &self.data
+        self.host()
     }
 
     /// The shape as `[N, C, D, H, W]`, or an error naming the op when the tensor is not 5-D.
@@ -190,28 +361,28 @@ impl Tensor {
 
     /// The f32 values when the storage is f32, without a copy.
     pub fn f32_slice(&self) -> Option<&[f32]> {
-        match &self.data {
+        match self.host() {
             HostData::F32(v) => Some(v),
             _ => None,
         }
     }
 
     pub fn f32_slice_mut(&mut self) -> Option<&mut [f32]> {
-        match &mut self.data {
+        match self.host_mut() {
             HostData::F32(v) => Some(v),
             _ => None,
         }
     }
 
     pub fn u8_slice(&self) -> Option<&[u8]> {
-        match &self.data {
+        match self.host() {
             HostData::U8(v) => Some(v),
             _ => None,
         }
     }
 
     pub fn i32_slice(&self) -> Option<&[i32]> {
-        match &self.data {
+        match self.host() {
             HostData::I32(v) => Some(v),
             _ => None,
         }
@@ -225,7 +396,7 @@ impl Tensor {
     /// The values as f32, borrowed when stored as f32 and converted otherwise.
     pub fn as_f32(&self) -> std::borrow::Cow<'_, [f32]> {
         use std::borrow::Cow;
-        match &self.data {
+        match self.host() {
             HostData::F32(v) => Cow::Borrowed(v),
             HostData::F16(v) => Cow::Owned(v.iter().map(|x| x.to_f32()).collect()),
             HostData::U8(v) => Cow::Owned(v.iter().map(|&x| x as f32).collect()),
@@ -237,7 +408,7 @@ impl Tensor {
     /// The values as f64, borrowed when stored as f64 and converted otherwise.
     pub fn as_f64(&self) -> std::borrow::Cow<'_, [f64]> {
         use std::borrow::Cow;
-        match &self.data {
+        match self.host() {
             HostData::F64(v) => Cow::Borrowed(v),
             HostData::F32(v) => Cow::Owned(v.iter().map(|&x| x as f64).collect()),
             HostData::F16(v) => Cow::Owned(v.iter().map(|x| x.to_f64()).collect()),
@@ -269,7 +440,7 @@ impl Tensor {
         };
         Tensor {
             shape: self.shape.clone(),
-            data,
+            data: Storage::Host(data),
         }
     }
 
@@ -287,7 +458,7 @@ impl Tensor {
 
     /// Sum of all elements, accumulated in f64 whatever the storage.
     pub fn sum(&self) -> f64 {
-        match &self.data {
+        match self.host() {
             HostData::F32(v) => v.iter().map(|&x| x as f64).sum(),
             HostData::F16(v) => v.iter().map(|x| x.to_f64()).sum(),
             HostData::U8(v) => v.iter().map(|&x| x as f64).sum(),

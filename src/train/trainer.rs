@@ -121,7 +121,7 @@ impl Trainer {
         let batch = sample_batch(samples, &self.config, dtype, &mut self.rng)?;
 
         let mut tape = Tape::new(self.backend.clone());
-        let x = tape.leaf(batch.x, false);
+        let x = tape.placed_leaf(batch.x, false)?;
         let forward = self.net.forward(&mut tape, x, true, dtype)?;
         let loss = match self.config.stage {
             Stage::Binary => dice_binary(&mut tape, forward.logits, &batch.target)?,
@@ -139,10 +139,11 @@ impl Trainer {
             .params
             .iter()
             .map(|(name, var)| {
-                grads
+                let grad = grads
                     .take(*var)
-                    .map(|g| g.to_f32_vec())
-                    .with_context(|| format!("no gradient reached {name}"))
+                    .with_context(|| format!("no gradient reached {name}"))?;
+                // Read back from the device (where it lives there) with errors reported.
+                Ok(grad.to_host()?.to_f32_vec())
             })
             .collect::<Result<_>>()?;
         drop(tape);

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
 
-use cudarc::driver::{result, sys, CudaContext, CudaFunction, CudaModule};
+use cudarc::driver::{result, sys, CudaContext, CudaEvent, CudaFunction, CudaModule};
 use cudarc::nvrtc::Ptx;
 
 use super::compile::{arch_for, default_cache_dir, KernelCompiler};
@@ -14,6 +14,7 @@ use super::probe::LibrarySearch;
 use super::sources::file_of;
 use super::CudaError;
 use crate::backend::device::{DeviceApi, RawBuffer};
+use crate::backend::Mark;
 use crate::launch::{DevicePtr, KernelArgs, LaunchConfig, LaunchError};
 
 const DEVICE: &str = "cuda";
@@ -258,6 +259,37 @@ impl DeviceApi for CudaDevice {
         self.ctx
             .synchronize()
             .map_err(|e| device_error(format!("a kernel failed (cuCtxSynchronize): {e}")))
+    }
+
+    /// A timing event recorded on the default stream, behind every launch so far.
+    fn mark(&self) -> Result<Mark, LaunchError> {
+        self.bind()?;
+        let event = self
+            .ctx
+            .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
+            .map_err(|e| device_error(format!("cuEventCreate: {e}")))?;
+        event
+            .record(&self.ctx.default_stream())
+            .map_err(|e| device_error(format!("cuEventRecord: {e}")))?;
+        Ok(Mark::Device(Box::new(event)))
+    }
+
+    fn seconds_between(&self, start: &Mark, end: &Mark) -> Result<f64, LaunchError> {
+        let (Some(start), Some(end)) = (cuda_event(start), cuda_event(end)) else {
+            return Err(device_error("timing needs two CUDA events of this device".into()));
+        };
+        // Waits for `end`, then reads the device's own clock between the two events.
+        let ms = start
+            .elapsed_ms(end)
+            .map_err(|e| device_error(format!("cuEventElapsedTime: {e}")))?;
+        Ok(f64::from(ms) / 1e3)
+    }
+}
+
+fn cuda_event(mark: &Mark) -> Option<&CudaEvent> {
+    match mark {
+        Mark::Device(any) => any.downcast_ref::<CudaEvent>(),
+        Mark::Host(_) => None,
     }
 }
 

@@ -6,6 +6,8 @@
 //! type. Parameter gradients are f32. The launch geometry here must match the constants at the
 //! top of the two kernel files.
 
+use std::borrow::Cow;
+
 use super::kernels::{float_dtype, i32_of as int, kernel as kernel_name};
 use super::{Device, DeviceTensor};
 use crate::launch::{DevicePtr, KernelArgs, LaunchConfig, MAX_DYNAMIC_SHARED_BYTES};
@@ -61,22 +63,23 @@ fn shared_bytes(op: &'static str, floats: usize, what: &str) -> Result<u32> {
     Ok(bytes as u32)
 }
 
-/// `t` on the device as f32 (weights and bias).
-fn upload_f32(dev: &Device, op: &'static str, t: &Tensor) -> Result<DeviceTensor> {
-    if t.dtype() == DType::F32 {
-        return dev.upload(op, t);
-    }
+/// `t` as f32 (weights and bias), kept for the caller's launch.
+fn as_f32<'a>(dev: &Device, op: &'static str, t: &'a Tensor) -> Result<Cow<'a, Tensor>> {
     float_dtype(op, t)?;
-    dev.upload(op, &Tensor::from_f32(t.shape(), t.to_f32_vec())?)
+    dev.as_storage(op, t, DType::F32)
 }
 
 /// `x` and `gy` in one storage type: their own when they agree, else both widened to f32.
-fn common_storage(op: &'static str, x: &Tensor, gy: &Tensor) -> Result<(Tensor, Tensor, DType)> {
-    let (dx, dg) = (float_dtype(op, x)?, float_dtype(op, gy)?);
-    if dx == dg {
-        return Ok((x.clone(), gy.clone(), dx));
-    }
-    Ok((x.to_dtype(DType::F32), gy.to_dtype(DType::F32), DType::F32))
+fn common_storage(
+    dev: &Device,
+    op: &'static str,
+    x: &Tensor,
+    gy: &Tensor,
+) -> Result<(Tensor, Tensor, DType)> {
+    float_dtype(op, x)?;
+    float_dtype(op, gy)?;
+    let (x, gy, dtype) = dev.common_storage(op, x, gy)?;
+    Ok((x.into_owned(), gy.into_owned(), dtype))
 }
 
 fn check_bias(op: &'static str, bias: Option<&Tensor>, channels: usize) -> Result<()> {
@@ -174,7 +177,7 @@ fn wgrad_config(
 /// `db[c] = Σ gy[:, c]` into a new f32 tensor.
 fn channel_sums(dev: &Device, op: &'static str, gy: &DeviceTensor) -> Result<Tensor> {
     let [n, c, d, h, w] = dims5(op, &gy.shape)?;
-    let db = dev.upload(op, &Tensor::zeros(&[c], DType::F32)?)?;
+    let db = dev.upload_copy(op, &Tensor::zeros(&[c], DType::F32)?)?;
     let parts = (n * d * h * w).div_ceil(CHANNEL_SUM_VALUES_PER_BLOCK);
     let config = LaunchConfig {
         grid: [
@@ -202,7 +205,7 @@ fn channel_sums(dev: &Device, op: &'static str, gy: &DeviceTensor) -> Result<Ten
             args,
         )?
     };
-    dev.download(op, &db)
+    dev.keep(op, db)
 }
 
 /// A weight-gradient kernel of either convolution: its name (without the storage suffix),
@@ -230,7 +233,7 @@ fn parameter_grads(
 ) -> Result<(Tensor, Option<Tensor>)> {
     let x_dev = dev.upload(op, &x)?;
     let gy_dev = dev.upload(op, &gy)?;
-    let dw = dev.upload(op, &Tensor::zeros(weight_shape, DType::F32)?)?;
+    let dw = dev.upload_copy(op, &Tensor::zeros(weight_shape, DType::F32)?)?;
     let config = wgrad_config(
         op,
         kernel.tiles,
@@ -249,7 +252,7 @@ fn parameter_grads(
     // floats (zeroed, as the kernel adds into it); shared memory as the kernel carves it.
     unsafe { launch(dev, op, &kernel_name(kernel.name, dtype), config, args)? };
     let db = bias.then(|| channel_sums(dev, op, &gy_dev)).transpose()?;
-    Ok((dev.download(op, &dw)?, db))
+    Ok((dev.keep(op, dw)?, db))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,8 +341,9 @@ pub fn conv3d(
     let [od, oh, ow] = s.out_dims();
 
     let x_dev = dev.upload(OP, x)?;
-    let w_dev = upload_f32(dev, OP, weight)?;
-    let b_dev = bias.map(|b| upload_f32(dev, OP, b)).transpose()?;
+    let (w, b) = (as_f32(dev, OP, weight)?, bias.map(|b| as_f32(dev, OP, b)).transpose()?);
+    let w_dev = dev.upload(OP, &w)?;
+    let b_dev = b.as_deref().map(|b| dev.upload(OP, b)).transpose()?;
     let y = dev.alloc(OP, &[s.n, s.cout, od, oh, ow], dtype)?;
     let pad = s.pad as isize;
     correlate(
@@ -347,12 +351,12 @@ pub fn conv3d(
         "conv3d_fwd",
         &x_dev,
         &w_dev,
-        Some(b_dev.as_ref()),
+        Some(b_dev.as_deref()),
         &y,
         s.k,
         pad,
     )?;
-    dev.download(OP, &y)
+    dev.keep(OP, y)
 }
 
 /// `dL/dx` of conv3d for the upstream gradient `gy`, in gy's storage type.
@@ -369,7 +373,8 @@ pub fn conv3d_backward_input(
     check_grad(OP, gy, [s.n, s.cout, od, oh, ow])?;
 
     let gy_dev = dev.upload(OP, gy)?;
-    let w_dev = upload_f32(dev, OP, weight)?;
+    let w = as_f32(dev, OP, weight)?;
+    let w_dev = dev.upload(OP, &w)?;
     let dx = dev.alloc(OP, x_shape, dtype)?;
     let pad = s.k as isize - 1 - s.pad as isize;
     correlate(
@@ -382,7 +387,7 @@ pub fn conv3d_backward_input(
         s.k,
         pad,
     )?;
-    dev.download(OP, &dx)
+    dev.keep(OP, dx)
 }
 
 /// `dL/dweight` and, when `bias`, `dL/dbias` of conv3d, both f32.
@@ -400,7 +405,7 @@ pub fn conv3d_backward_params(
     parameter_grads(
         dev,
         OP,
-        common_storage(OP, x, gy)?,
+        common_storage(dev, OP, x, gy)?,
         weight_shape,
         [s.n, s.cin, s.k, s.cout],
         bias,

@@ -61,32 +61,6 @@ pub(super) fn parts_for(values: usize) -> usize {
     values.div_ceil(BLOCK as usize * 4).clamp(1, MAX_PARTS)
 }
 
-/// Both inputs in one storage type for a kernel that reads them alike: unchanged when they
-/// match, else both widened to f32 (the result is stored back in `out` afterwards).
-pub(super) fn common_storage<'a>(
-    a: &'a Tensor,
-    b: &'a Tensor,
-) -> (Cow<'a, Tensor>, Cow<'a, Tensor>, DType) {
-    if a.dtype() == b.dtype() {
-        (Cow::Borrowed(a), Cow::Borrowed(b), a.dtype())
-    } else {
-        (
-            Cow::Owned(a.to_dtype(DType::F32)),
-            Cow::Owned(b.to_dtype(DType::F32)),
-            DType::F32,
-        )
-    }
-}
-
-/// A host tensor in storage type `dtype` (a no-op when it already is).
-pub(super) fn restore(t: Tensor, dtype: DType) -> Tensor {
-    if t.dtype() == dtype {
-        t
-    } else {
-        t.into_dtype(dtype)
-    }
-}
-
 /// Offsets in i64 for `long long` kernel parameters; every size here came from a tensor that
 /// exists, so it fits.
 pub(super) fn i64_of(v: usize) -> i64 {
@@ -142,8 +116,50 @@ impl Device {
         Ok(self.download(op, &sums)?.as_f64().into_owned())
     }
 
-    /// Launches the element-wise `kernel(inputs..., output, scalars..., n)` and downloads the
-    /// output, of `shape` in `dtype`.
+    /// `t` stored as `dtype` (f32 or f16): itself when it already is, else converted by the
+    /// cast kernels when it is resident here and on the host otherwise.
+    pub(super) fn as_storage<'a>(
+        &self,
+        op: &'static str,
+        t: &'a Tensor,
+        dtype: DType,
+    ) -> Result<Cow<'a, Tensor>> {
+        if t.dtype() == dtype {
+            return Ok(Cow::Borrowed(t));
+        }
+        if self.holds(t) {
+            return self.cast(t, dtype).map(Cow::Owned);
+        }
+        float_dtype(op, t)?;
+        Ok(Cow::Owned(t.to_dtype(dtype)))
+    }
+
+    /// Both inputs in one storage type for a kernel that reads them alike: unchanged when
+    /// they match, else both widened to f32 (the result is stored back with `restore`).
+    pub(super) fn common_storage<'a>(
+        &self,
+        op: &'static str,
+        a: &'a Tensor,
+        b: &'a Tensor,
+    ) -> Result<(Cow<'a, Tensor>, Cow<'a, Tensor>, DType)> {
+        if a.dtype() == b.dtype() {
+            return Ok((Cow::Borrowed(a), Cow::Borrowed(b), a.dtype()));
+        }
+        let a = self.as_storage(op, a, DType::F32)?;
+        let b = self.as_storage(op, b, DType::F32)?;
+        Ok((a, b, DType::F32))
+    }
+
+    /// `t` in storage type `dtype` (a no-op when it already is).
+    pub(super) fn restore(&self, op: &'static str, t: Tensor, dtype: DType) -> Result<Tensor> {
+        match self.as_storage(op, &t, dtype)? {
+            Cow::Borrowed(_) => Ok(t),
+            Cow::Owned(converted) => Ok(converted),
+        }
+    }
+
+    /// Launches the element-wise `kernel(inputs..., output, scalars..., n)`; the output, of
+    /// `shape` in `dtype`, stays on the device.
     pub(super) fn map_elements(
         &self,
         op: &'static str,
@@ -162,6 +178,6 @@ impl Device {
         args = scalars(args.ptr(y.ptr())).i64(i64_of(n));
         // SAFETY: every input holds `n` values of `dtype` (checked by the callers), as does `y`.
         unsafe { self.launch(op, kernel, grid_1d(n), &args) }?;
-        self.download(op, &y)
+        self.keep(op, y)
     }
 }

@@ -2,8 +2,7 @@
 //! added in f64; loss and gradient coefficients here in f64, as the CPU reference computes them.
 
 use super::kernels::{
-    common_storage, float_dtype, grid_1d, grid_planes, i32_of, i64_of, invalid, kernel, parts_for,
-    restore,
+    float_dtype, grid_1d, grid_planes, i32_of, i64_of, invalid, kernel, parts_for,
 };
 use super::Device;
 use crate::launch::KernelArgs;
@@ -26,7 +25,7 @@ impl Device {
         float_dtype(OP, target)?;
         logits.expect_same_shape(OP, target)?;
         let n = logits.numel();
-        let (l, t, kernel_dtype) = common_storage(logits, target);
+        let (l, t, kernel_dtype) = self.common_storage(OP, logits, target)?;
         let (dl, dt) = (self.upload(OP, &l)?, self.upload(OP, &t)?);
 
         let sums = self.reduce_rows(
@@ -52,7 +51,7 @@ impl Device {
         let name = kernel("dice_binary_grad", kernel_dtype);
         // SAFETY: logits, target and dlogits hold n values of `kernel_dtype`.
         unsafe { self.launch(OP, &name, grid_1d(n), &args) }?;
-        Ok((loss, restore(self.download(OP, &dlogits)?, dtype)))
+        Ok((loss, self.restore(OP, self.keep(OP, dlogits)?, dtype)?))
     }
 
     pub(super) fn dice_categorical_loss(
@@ -147,6 +146,6 @@ impl Device {
         let name = kernel("dice_categorical_grad", dtype);
         // SAFETY: probs and dlogits hold N·C·S values, labels N·S bytes, coef 2C floats.
         unsafe { self.launch(OP, &name, grid_planes(n, s), &args) }?;
-        Ok((loss, self.download(OP, &dlogits)?))
+        Ok((loss, self.keep(OP, dlogits)?))
     }
 }

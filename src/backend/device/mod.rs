@@ -1,10 +1,10 @@
 //! The backend of the CUDA kernels, shared by `emu` (the kernels compiled for the host) and
-//! `cuda` (the same kernels compiled by NVRTC): every op uploads its inputs, launches kernels
-//! through the one launch layer, and downloads its result.
-//!
-//! TODO: tensors live on the host between ops, so every op pays an upload and a download.
-//! That is right for testing kernels and launches on the emulator; on a real GPU the tensors
-//! should stay resident in device memory (a device storage variant of `Tensor`).
+//! `cuda` (the same kernels compiled by NVRTC): ops launch kernels through the one launch
+//! layer and return their results resident in device memory ([`Tensor::resident`]), so a
+//! network's activations and gradients stay on the device from op to op. A host tensor is
+//! uploaded when an op first needs it; values come back to the host only when host code reads
+//! them (a loss, a reduction's sums, the parameter gradients for the optimizer). The bytes
+//! copied each way are counted ([`Device::transfers`]).
 
 mod allocator;
 pub mod conv;
@@ -14,15 +14,19 @@ mod memory;
 mod norm;
 mod ops;
 mod optim;
+mod plan;
 
 pub use allocator::{CachingAllocator, MemoryStats};
 pub use memory::RawBuffer;
+pub use plan::PlanDevice;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::backend::Mark;
 use crate::launch::emu::{EmuBuffer, EmuLauncher};
 use crate::launch::{DevicePtr, KernelArgs, KernelLauncher, LaunchConfig, LaunchError};
-use crate::tensor::{DType, HostData, Result, Tensor, TensorError};
+use crate::tensor::{DType, HostData, ResidentBuffer, Result, Tensor, TensorError};
 
 /// A device: something that launches kernels and allocates memory for them.
 pub trait DeviceApi: Send + Sync {
@@ -38,6 +42,24 @@ pub trait DeviceApi: Send + Sync {
         args: &KernelArgs,
     ) -> std::result::Result<(), LaunchError>;
     fn synchronize(&self) -> std::result::Result<(), LaunchError>;
+
+    /// Marks the point the launches so far will have reached (after them, on the device's
+    /// clock). By default: waits for them and reads the host clock.
+    fn mark(&self) -> std::result::Result<Mark, LaunchError> {
+        self.synchronize()?;
+        Ok(Mark::Host(std::time::Instant::now()))
+    }
+
+    /// Seconds between two marks of this device, waiting for the later one.
+    fn seconds_between(&self, start: &Mark, end: &Mark) -> std::result::Result<f64, LaunchError> {
+        match (start, end) {
+            (Mark::Host(a), Mark::Host(b)) => Ok(b.duration_since(*a).as_secs_f64()),
+            _ => Err(LaunchError::Device {
+                device: self.name(),
+                message: "marks of another device cannot be timed here".into(),
+            }),
+        }
+    }
 }
 
 /// The emulator as a device.
@@ -87,6 +109,69 @@ impl DeviceTensor {
     }
 }
 
+/// A tensor's values on the device for one op: its own buffer when it is resident on this
+/// device, else a fresh upload.
+pub enum Staged<'a> {
+    Resident(&'a DeviceTensor),
+    Uploaded(DeviceTensor),
+}
+
+impl std::ops::Deref for Staged<'_> {
+    type Target = DeviceTensor;
+
+    fn deref(&self) -> &DeviceTensor {
+        match self {
+            Staged::Resident(d) => d,
+            Staged::Uploaded(d) => d,
+        }
+    }
+}
+
+/// Bytes copied between host and device since the device was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Transfers {
+    pub to_device: u64,
+    pub to_host: u64,
+}
+
+#[derive(Default)]
+struct TransferCounters {
+    to_device: AtomicU64,
+    to_host: AtomicU64,
+}
+
+/// A device buffer behind a resident [`Tensor`]; holds its device so that reading it back
+/// can wait for the kernels that write it.
+struct ResidentValues {
+    device: Device,
+    values: DeviceTensor,
+}
+
+impl ResidentBuffer for ResidentValues {
+    fn device(&self) -> usize {
+        self.device.id()
+    }
+
+    fn len_bytes(&self) -> usize {
+        self.values.buffer.len_bytes()
+    }
+
+    fn read(&self, out: &mut [u8]) -> std::result::Result<(), String> {
+        self.device.read_back(&self.values, out).map_err(|e| e.to_string())
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+fn invalid_op(op: &'static str, e: TensorError) -> TensorError {
+    TensorError::Invalid {
+        op,
+        message: e.to_string(),
+    }
+}
+
 pub(crate) fn launch_error(op: &'static str, e: LaunchError) -> TensorError {
     TensorError::Invalid {
         op,
@@ -99,6 +184,7 @@ pub(crate) fn launch_error(op: &'static str, e: LaunchError) -> TensorError {
 pub struct Device {
     api: Arc<dyn DeviceApi>,
     allocator: CachingAllocator,
+    transfers: Arc<TransferCounters>,
 }
 
 impl Device {
@@ -112,12 +198,67 @@ impl Device {
         Device {
             api,
             allocator: CachingAllocator::new(budget),
+            transfers: Arc::default(),
         }
+    }
+
+    /// Identifies this device (and its clones, which share its memory).
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.transfers) as usize
+    }
+
+    /// Bytes copied to and from the device so far.
+    pub fn transfers(&self) -> Transfers {
+        Transfers {
+            to_device: self.transfers.to_device.load(Ordering::Relaxed),
+            to_host: self.transfers.to_host.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `t`'s values when they are resident on this device.
+    fn resident<'a>(&self, t: &'a Tensor) -> Option<&'a DeviceTensor> {
+        let buffer = t.resident_buffer()?;
+        if buffer.device() != self.id() {
+            return None;
+        }
+        let values = buffer.as_any().downcast_ref::<ResidentValues>()?;
+        Some(&values.values)
+    }
+
+    /// Whether `t` is resident on this device.
+    pub fn holds(&self, t: &Tensor) -> bool {
+        self.resident(t).is_some()
+    }
+
+    /// `values` as a tensor that stays resident on this device.
+    pub fn keep(&self, op: &'static str, values: DeviceTensor) -> Result<Tensor> {
+        let (shape, dtype) = (values.shape.clone(), values.dtype);
+        let buffer = Arc::new(ResidentValues {
+            device: self.clone(),
+            values,
+        });
+        Tensor::resident(&shape, dtype, buffer).map_err(|e| invalid_op(op, e))
+    }
+
+    /// Waits for the kernels, then copies `d`'s bytes into `out`.
+    fn read_back(&self, d: &DeviceTensor, out: &mut [u8]) -> std::result::Result<(), LaunchError> {
+        self.api.synchronize()?;
+        d.buffer.read(out)?;
+        self.transfers
+            .to_host
+            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The emulator: the CUDA kernels compiled for this CPU.
     pub fn emu() -> Self {
         Device::new(Arc::new(EmuDevice::default()))
+    }
+
+    /// A device that runs nothing and measures the device memory of what runs on it
+    /// ([`PlanDevice`]), within `budget` bytes if given.
+    pub fn plan(budget: Option<usize>) -> Self {
+        Device::with_budget(Arc::new(PlanDevice::default()), budget)
     }
 
     /// Bytes in use, cached and at the peak, and the budget.
@@ -151,8 +292,23 @@ impl Device {
         })
     }
 
-    /// A copy of `t` in device memory, in its own storage type.
-    pub fn upload(&self, op: &'static str, t: &Tensor) -> Result<DeviceTensor> {
+    /// `t` on this device for an op that only reads it: where it is when it is resident
+    /// here, else uploaded.
+    pub fn upload<'a>(&self, op: &'static str, t: &'a Tensor) -> Result<Staged<'a>> {
+        match self.resident(t) {
+            Some(d) => Ok(Staged::Resident(d)),
+            None => self.upload_copy(op, t).map(Staged::Uploaded),
+        }
+    }
+
+    /// A copy of `t` in device memory of its own, in its own storage type, for a kernel that
+    /// changes it in place.
+    pub fn upload_copy(&self, op: &'static str, t: &Tensor) -> Result<DeviceTensor> {
+        let t = match self.resident(t) {
+            // Through the host: a rare path (in-place unscaling of a resident gradient).
+            Some(_) => std::borrow::Cow::Owned(t.to_host()?),
+            None => std::borrow::Cow::Borrowed(t),
+        };
         let mut d = self.alloc(op, t.shape(), t.dtype())?;
         let bytes: &[u8] = match t.data() {
             HostData::F32(v) => bytemuck::cast_slice(v),
@@ -162,6 +318,9 @@ impl Device {
             HostData::F64(v) => bytemuck::cast_slice(v),
         };
         d.buffer.write(bytes).map_err(|e| launch_error(op, e))?;
+        self.transfers
+            .to_device
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         Ok(d)
     }
 
@@ -173,14 +332,14 @@ impl Device {
         shape: &[usize],
         values: &[f32],
     ) -> Result<DeviceTensor> {
-        self.upload(op, &Tensor::from_f32(shape, values.to_vec())?)
+        self.upload_copy(op, &Tensor::from_f32(shape, values.to_vec())?)
     }
 
-    /// The device values as a host tensor.
+    /// The device values as a host tensor (for small results the host needs at once:
+    /// reductions' sums, flags).
     pub fn download(&self, op: &'static str, d: &DeviceTensor) -> Result<Tensor> {
-        self.api.synchronize().map_err(|e| launch_error(op, e))?;
         let n = d.numel();
-        let read = |out: &mut [u8]| d.buffer.read(out).map_err(|e| launch_error(op, e));
+        let read = |out: &mut [u8]| self.read_back(d, out).map_err(|e| launch_error(op, e));
         match d.dtype {
             DType::F32 => {
                 let mut v = vec![0.0f32; n];

@@ -3,7 +3,7 @@
 //! applied element-wise by the kernels.
 
 use super::kernels::{
-    common_storage, float_dtype, grid_planes, i32_of, i64_of, invalid, kernel, parts_for, restore,
+    float_dtype, grid_planes, i32_of, i64_of, invalid, kernel, parts_for,
 };
 use super::{Device, DeviceTensor};
 use crate::launch::KernelArgs;
@@ -86,7 +86,7 @@ impl Device {
             .i64(i64_of(s));
         // SAFETY: the inputs and y hold N·C·S values of `dtype`, coef its per-channel floats.
         unsafe { self.launch(OP, &kernel(base, dtype), grid_planes(n * c, s), &args) }?;
-        self.download(OP, &y)
+        self.keep(OP, y)
     }
 
     pub(super) fn bn_train(
@@ -207,7 +207,7 @@ impl Device {
         check_len("gamma", gamma.numel(), c)?;
         check_len("mean", mean.len(), c)?;
         check_len("inv_std", inv_std.len(), c)?;
-        let (xs, gs, kernel_dtype) = common_storage(x, gy);
+        let (xs, gs, kernel_dtype) = self.common_storage(OP, x, gy)?;
         let (dx_in, dg_in) = (self.upload(OP, &xs)?, self.upload(OP, &gs)?);
 
         let center: Vec<f32> = (0..c)
@@ -251,6 +251,6 @@ impl Device {
             dims,
         )?;
         let to_f32 = |v: &[f64]| Tensor::from_f32(&[c], v.iter().map(|&s| s as f32).collect());
-        Ok((restore(dx, dtype), to_f32(dgamma)?, to_f32(dbeta)?))
+        Ok((self.restore(OP, dx, dtype)?, to_f32(dgamma)?, to_f32(dbeta)?))
     }
 }

@@ -3,10 +3,11 @@
 //! convolutions live in `conv.rs`, batch norm in `norm.rs`, the Dice losses in `loss.rs`.
 
 use super::kernels::{
-    common_storage, dims5, float_dtype, grid_planes, i32_of, i64_of, invalid, kernel, restore,
+    dims5, float_dtype, grid_planes, i32_of, i64_of, invalid, kernel,
 };
 use super::{conv, Device};
-use crate::backend::{Backend, TransposeGeometry};
+use super::launch_error;
+use crate::backend::{Backend, Mark, TransposeGeometry};
 use crate::launch::KernelArgs;
 use crate::ops::batch_norm::{BatchStats, RunningStats};
 use crate::ops::{concat, max_pool};
@@ -43,7 +44,7 @@ impl Device {
         float_dtype(op, a)?;
         float_dtype(op, b)?;
         a.expect_same_shape(op, b)?;
-        let (a, b, kernel_dtype) = common_storage(a, b);
+        let (a, b, kernel_dtype) = self.common_storage(op, a, b)?;
         let (da, db) = (self.upload(op, &a)?, self.upload(op, &b)?);
         let shape = a.shape();
         let y = self.map_elements(
@@ -54,7 +55,7 @@ impl Device {
             shape,
             kernel_dtype,
         )?;
-        Ok(restore(y, dtype))
+        self.restore(op, y, dtype)
     }
 
     /// Softmax over channels (or its backward when `gy` is given), one thread per voxel.
@@ -76,12 +77,12 @@ impl Device {
                 let args = tail(KernelArgs::new().ptr(x.ptr()))?;
                 // SAFETY: x and out hold N·C·S values of `dtype`.
                 unsafe { self.launch(op, &kernel("softmax", dtype), grid_planes(n, s), &args) }?;
-                self.download(op, &out)
+                self.keep(op, out)
             }
             Some(gy) => {
                 float_dtype(op, y_or_x)?;
                 y_or_x.expect_same_shape(op, gy)?;
-                let (y, g, kernel_dtype) = common_storage(y_or_x, gy);
+                let (y, g, kernel_dtype) = self.common_storage(op, y_or_x, gy)?;
                 let out = if kernel_dtype == dtype {
                     out
                 } else {
@@ -98,7 +99,7 @@ impl Device {
                 let name = kernel("softmax_backward", kernel_dtype);
                 // SAFETY: y, gy and out hold N·C·S values of `kernel_dtype`.
                 unsafe { self.launch(op, &name, grid_planes(n, s), &args) }?;
-                Ok(restore(self.download(op, &out)?, dtype))
+                self.restore(op, self.keep(op, out)?, dtype)
             }
         }
     }
@@ -146,6 +147,25 @@ impl Backend for Device {
 
     fn peak_memory_bytes(&self) -> Option<u64> {
         Some(self.memory_stats().peak as u64)
+    }
+
+    fn mark(&self) -> Result<Mark> {
+        self.api().mark().map_err(|e| launch_error("timing", e))
+    }
+
+    fn seconds_since(&self, start: &Mark) -> Result<f64> {
+        let end = self.mark()?;
+        self.api()
+            .seconds_between(start, &end)
+            .map_err(|e| launch_error("timing", e))
+    }
+
+    fn place(&self, t: Tensor) -> Result<Tensor> {
+        if self.holds(&t) {
+            return Ok(t);
+        }
+        let values = self.upload_copy("place", &t)?;
+        self.keep("place", values)
     }
 
     fn conv3d(
@@ -288,7 +308,7 @@ impl Backend for Device {
                 &args,
             )
         }?;
-        Ok((self.download(OP, &y)?, self.download(OP, &indices)?))
+        Ok((self.keep(OP, y)?, self.keep(OP, indices)?))
     }
 
     fn max_pool3d_backward(
@@ -303,10 +323,10 @@ impl Backend for Device {
         pool_volume(dims)?;
         let out_dims = max_pool::output_dims(dims);
         let expected = crate::tensor::numel(&out_dims)?;
-        let saved = indices
-            .i32_slice()
-            .ok_or_else(|| invalid(OP, "indices must be stored as i32".into()))?;
-        for (what, len) in [("gy", gy.numel()), ("indices", saved.len())] {
+        if indices.dtype() != DType::I32 {
+            return Err(invalid(OP, "indices must be stored as i32".into()));
+        }
+        for (what, len) in [("gy", gy.numel()), ("indices", indices.numel())] {
             if len != expected {
                 return Err(invalid(
                     OP,
@@ -314,7 +334,13 @@ impl Backend for Device {
                 ));
             }
         }
-        check_pool_indices(saved, dims)?;
+        // Indices that this device's max_pool3d made stay where they are; others are checked
+        // on the host before the kernel trusts them.
+        if !self.holds(indices) {
+            if let Some(saved) = indices.i32_slice() {
+                check_pool_indices(saved, dims)?;
+            }
+        }
         let [n, c, d, h, w] = dims;
         let (dg, di) = (self.upload(OP, gy)?, self.upload(OP, indices)?);
         let dx = self.alloc(OP, x_shape, dtype)?;
@@ -329,7 +355,7 @@ impl Backend for Device {
         let name = kernel("max_pool3d_backward", dtype);
         // SAFETY: gy and indices hold the pooled count, dx the input count.
         unsafe { self.launch(OP, &name, grid_planes(n * c, d * h * w), &args) }?;
-        self.download(OP, &dx)
+        self.keep(OP, dx)
     }
 
     fn relu(&self, x: &Tensor) -> Result<Tensor> {
@@ -383,7 +409,7 @@ impl Backend for Device {
         let config = grid_planes(a_dims[0], y.numel() / a_dims[0].max(1));
         // SAFETY: a, b and y hold their shapes' counts of `dtype`.
         unsafe { self.launch(OP, &kernel("concat", dtype), config, &args) }?;
-        self.download(OP, &y)
+        self.keep(OP, y)
     }
 
     fn split(&self, y: &Tensor, channels_a: usize) -> Result<(Tensor, Tensor)> {
@@ -413,7 +439,7 @@ impl Backend for Device {
         let config = grid_planes(n, c * s);
         // SAFETY: y holds N·C·S values, da and db their parts.
         unsafe { self.launch(OP, &kernel("split", dtype), config, &args) }?;
-        Ok((self.download(OP, &da)?, self.download(OP, &db)?))
+        Ok((self.keep(OP, da)?, self.keep(OP, db)?))
     }
 
     fn dice_binary(&self, logits: &Tensor, target: &Tensor) -> Result<(f64, Tensor)> {

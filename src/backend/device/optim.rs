@@ -176,10 +176,10 @@ impl Device {
     pub fn unscale_tensors(&self, scaler: &GradScaler, grads: &mut [Tensor]) -> Result<bool> {
         const OP: &str = "GradScaler";
         let inv_scale = (1.0 / scaler.scale as f64) as f32;
-        let found = self.upload(OP, &Tensor::from_i32(&[1], vec![0])?)?;
+        let found = self.upload_copy(OP, &Tensor::from_i32(&[1], vec![0])?)?;
         for grad in grads.iter_mut() {
             let dtype = super::kernels::float_dtype(OP, grad)?;
-            let dg = self.upload(OP, grad)?;
+            let dg = self.upload_copy(OP, grad)?;
             let n = grad.numel();
             let args = KernelArgs::new()
                 .ptr(dg.ptr())
@@ -189,7 +189,7 @@ impl Device {
             let name = super::kernels::kernel("unscale_check", dtype);
             // SAFETY: dg holds n values of `dtype`, found one i32.
             unsafe { self.launch(OP, &name, grid_1d(n), &args) }?;
-            *grad = self.download(OP, &dg)?;
+            *grad = self.keep(OP, dg)?;
         }
         let flag = self.download(OP, &found)?;
         Ok(flag.i32_slice().is_some_and(|v| v[0] != 0))

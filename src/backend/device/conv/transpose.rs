@@ -3,7 +3,7 @@
 
 use super::{
     check_bias, check_grad, common_storage, float_dtype, int, kernel_name, launch, parameter_grads,
-    shared_bytes, size_args, tiled_config, upload_f32, WeightGradKernel, CHANNEL_TILE, CHUNK,
+    shared_bytes, size_args, tiled_config, as_f32, WeightGradKernel, CHANNEL_TILE, CHUNK,
     TILE_H, TILE_W,
 };
 use crate::backend::device::{Device, DeviceTensor};
@@ -56,21 +56,22 @@ pub fn conv_transpose3d(
     let [_, _, od, oh, ow] = y_shape;
 
     let x_dev = dev.upload(OP, x)?;
-    let w_dev = upload_f32(dev, OP, weight)?;
-    let b_dev = bias.map(|b| upload_f32(dev, OP, b)).transpose()?;
+    let (w, b) = (as_f32(dev, OP, weight)?, bias.map(|b| as_f32(dev, OP, b)).transpose()?);
+    let w_dev = dev.upload(OP, &w)?;
+    let b_dev = b.as_deref().map(|b| dev.upload(OP, b)).transpose()?;
     let y = dev.alloc(OP, &y_shape, dtype)?;
     let config = tiled_config(OP, [oh, ow], [od * s.n, s.cout.div_ceil(CHANNEL_TILE)])?
         .with_shared_bytes(weight_chunk_bytes(&s)?);
     let args = KernelArgs::new()
         .ptr(x_dev.ptr())
         .ptr(w_dev.ptr())
-        .ptr(b_dev.as_ref().map_or(DevicePtr(0), DeviceTensor::ptr))
+        .ptr(b_dev.as_deref().map_or(DevicePtr(0), DeviceTensor::ptr))
         .ptr(y.ptr());
     let args = geometry_args(&s, args)?;
     // SAFETY: x, weight (f32), bias (f32, or null) and y hold the counts of their checked
     // shapes; the shared memory is the weight chunk the kernel stages.
     unsafe { launch(dev, OP, &kernel_name("conv_t3d_fwd", dtype), config, args)? };
-    dev.download(OP, &y)
+    dev.keep(OP, y)
 }
 
 /// `dL/dx` of conv_transpose3d for the upstream gradient `gy`, in gy's storage type.
@@ -86,7 +87,8 @@ pub fn conv_transpose3d_backward_input(
     check_grad(OP, gy, out_shape(&s))?;
 
     let gy_dev = dev.upload(OP, gy)?;
-    let w_dev = upload_f32(dev, OP, weight)?;
+    let w = as_f32(dev, OP, weight)?;
+    let w_dev = dev.upload(OP, &w)?;
     let dx = dev.alloc(OP, x_shape, dtype)?;
     let config = tiled_config(OP, [s.h, s.w], [s.d * s.n, s.cin.div_ceil(CHANNEL_TILE)])?
         .with_shared_bytes(weight_chunk_bytes(&s)?);
@@ -106,7 +108,7 @@ pub fn conv_transpose3d_backward_input(
             args,
         )?
     };
-    dev.download(OP, &dx)
+    dev.keep(OP, dx)
 }
 
 /// `dL/dweight` and, when `bias`, `dL/dbias` of conv_transpose3d, both f32.
@@ -123,7 +125,7 @@ pub fn conv_transpose3d_backward_params(
     parameter_grads(
         dev,
         OP,
-        common_storage(OP, x, gy)?,
+        common_storage(dev, OP, x, gy)?,
         weight_shape,
         [s.n, s.cin, s.k, s.cout],
         bias,
