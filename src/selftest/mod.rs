@@ -45,7 +45,8 @@ pub struct Row {
     /// The largest `max_rel` that passes.
     pub tolerance: f64,
     pub pass: bool,
-    /// Wall time of the device call, results downloaded (so synchronized), in milliseconds.
+    /// Time of the device call with its results read back, on the device's clock (CUDA
+    /// events on a GPU), in milliseconds; NaN if the clock could not be read.
     pub device_ms: f64,
     /// Why the row failed without numbers (an error from either backend, a shape mismatch).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,6 +137,16 @@ pub fn open_device(
             )
         }
     })
+}
+
+/// `run`'s result and the milliseconds it took on `device`'s clock (CUDA events on a GPU;
+/// NaN if the clock failed, which the row's own error will then show).
+fn device_ms<T>(device: &Device, run: impl FnOnce() -> T) -> (T, f64) {
+    use crate::backend::Backend;
+    let start = device.mark().ok();
+    let out = run();
+    let seconds = start.and_then(|s| device.seconds_since(&s).ok());
+    (out, seconds.map_or(f64::NAN, |s| s * 1e3))
 }
 
 /// Runs every check on `device` against `cpu`.

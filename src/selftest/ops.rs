@@ -2,7 +2,6 @@
 //! inputs (rounded to the storage type first), plus the device-only kernels (casts, optimizer
 //! steps, loss-scale unscaling) against their host implementations.
 
-use std::time::Instant;
 
 use super::{compare_outputs, dtype_label, tolerance, Row, Size};
 use crate::backend::device::Device;
@@ -84,9 +83,7 @@ fn check(
     if device.api().name() == "cuda" {
         let _ = f(device);
     }
-    let started = Instant::now();
-    let got = f(device).map_err(|e| e.to_string());
-    let device_ms = started.elapsed().as_secs_f64() * 1e3;
+    let (got, device_ms) = super::device_ms(device, || f(device).map_err(|e| e.to_string()));
     let want = f(&Cpu::new()).map_err(|e| e.to_string());
     rows.push(compare_outputs(op, dtype, tol, device_ms, got, want));
 }
@@ -272,9 +269,7 @@ pub(super) fn check_device_only(device: &Device, size: Size, rows: &mut Vec<Row>
         if device.api().name() == "cuda" {
             let _ = got();
         }
-        let started = Instant::now();
-        let g = got().map_err(|e| e.to_string());
-        let ms = started.elapsed().as_secs_f64() * 1e3;
+        let (g, ms) = super::device_ms(device, || got().map_err(|e| e.to_string()));
         let w = want().map_err(|e| e.to_string());
         rows.push(compare_outputs(op, "mixed", tol, ms, g, w));
     };

@@ -3,7 +3,6 @@
 //! parameter from one forward and backward pass.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use super::{compare_outputs, dtype_label, Row, Size};
 use crate::autograd::Tape;
@@ -173,9 +172,9 @@ pub(super) fn check_training(device: &Device, size: Size, dtype: DType, rows: &m
     };
     let device_backend: Arc<dyn Backend> = Arc::new(device.clone());
     for (stage, name) in [(Stage::Binary, "net A"), (Stage::Categories, "net B")] {
-        let started = Instant::now();
-        let got = trainer_step(stage, size, precision, device_backend.clone());
-        let ms = started.elapsed().as_secs_f64() * 1e3;
+        let (got, ms) = super::device_ms(device, || {
+            trainer_step(stage, size, precision, device_backend.clone())
+        });
         let want = trainer_step(stage, size, precision, Arc::new(Cpu::new()));
         rows.push(compare_outputs(
             &format!("{name} train step (loss, applied)"),
@@ -186,9 +185,9 @@ pub(super) fn check_training(device: &Device, size: Size, dtype: DType, rows: &m
             want.map_err(|e| format!("{e:#}")),
         ));
 
-        let started = Instant::now();
-        let got = gradients(stage, size, dtype, device_backend.clone());
-        let ms = started.elapsed().as_secs_f64() * 1e3;
+        let (got, ms) = super::device_ms(device, || {
+            gradients(stage, size, dtype, device_backend.clone())
+        });
         let want = gradients(stage, size, dtype, Arc::new(Cpu::new()));
         rows.push(compare_outputs(
             &format!("{name} forward+backward (loss, grads)"),
