@@ -67,12 +67,22 @@ fn bench_json_reports_every_workload_on_the_cpu() {
 
     // The GPU memory of the training steps, planned whatever the backend timed.
     let planned = report["planned_gpu_memory"].as_array().unwrap();
-    let names: Vec<&str> = planned.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = planned
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(
         names,
-        ["train_step_net_A", "train_step_net_A_whole_volume", "train_step_net_B"]
+        [
+            "train_step_net_A",
+            "train_step_net_A_whole_volume",
+            "train_step_net_B"
+        ]
     );
-    for (p, stage) in planned.iter().zip([Stage::Binary, Stage::Binary, Stage::Categories]) {
+    for (p, stage) in planned
+        .iter()
+        .zip([Stage::Binary, Stage::Binary, Stage::Categories])
+    {
         assert_eq!(p["shape"], serde_json::json!([1, 1, 8, 16, 16]));
         let want = planned_step_memory(stage, [8, 16, 16], None).unwrap();
         assert_eq!(p["peak_bytes"].as_u64().unwrap(), want);

@@ -335,7 +335,10 @@ fn allocator_reports_peak_and_reuses_freed_buffers() {
     let held = dev.memory_stats();
     // relu holds its uploaded input and its output (128 f32 each) at once, then frees the
     // input into the cache; the output is in use for as long as `y` lives.
-    assert_eq!((held.in_use, held.peak, held.cached), (128 * 4, 2 * 128 * 4, 128 * 4));
+    assert_eq!(
+        (held.in_use, held.peak, held.cached),
+        (128 * 4, 2 * 128 * 4, 128 * 4)
+    );
     drop(y);
     let after = dev.memory_stats();
     assert_eq!(after.in_use, 0);

@@ -39,7 +39,10 @@ fn ramp(shape: &[usize], seed: u64) -> Vec<f32> {
 fn training_pass(backend: Arc<dyn Backend>, shape: &[usize], dtype: DType) -> (f64, Vec<f32>) {
     let mut net = UNet::new(SMALL, 5).unwrap();
     let x = Tensor::from_f32_as(shape, ramp(shape, 3), dtype).unwrap();
-    let target: Vec<f32> = ramp(shape, 4).iter().map(|&v| (v > 0.6) as u8 as f32).collect();
+    let target: Vec<f32> = ramp(shape, 4)
+        .iter()
+        .map(|&v| (v > 0.6) as u8 as f32)
+        .collect();
     let target = Tensor::from_f32_as(shape, target, dtype).unwrap();
     let mut tape = Tape::new(backend);
     let x = tape.placed_leaf(x, false).unwrap();
@@ -49,7 +52,9 @@ fn training_pass(backend: Arc<dyn Backend>, shape: &[usize], dtype: DType) -> (f
     let mut grads = tape.backward(loss, Tensor::scalar(1.0)).unwrap();
     let mut flat = Vec::new();
     for (name, var) in &forward.params {
-        let g = grads.take(*var).unwrap_or_else(|| panic!("no gradient for {name}"));
+        let g = grads
+            .take(*var)
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
         flat.extend(g.to_f32_vec());
     }
     (loss_value, flat)
@@ -64,10 +69,16 @@ fn a_training_pass_moves_only_inputs_parameters_and_reductions() {
 
     // The same pass on the CPU reference.
     let (cpu_loss, cpu_grads) = training_pass(Arc::new(Cpu::new()), &shape, DType::F32);
-    assert!((loss - cpu_loss).abs() < 1e-5, "loss {loss} vs cpu {cpu_loss}");
+    assert!(
+        (loss - cpu_loss).abs() < 1e-5,
+        "loss {loss} vs cpu {cpu_loss}"
+    );
     let scale = cpu_grads.iter().fold(0f32, |m, g| m.max(g.abs()));
     for (i, (g, c)) in grads.iter().zip(&cpu_grads).enumerate() {
-        assert!((g - c).abs() <= 1e-3 * scale, "gradient {i}: {g} vs cpu {c}");
+        assert!(
+            (g - c).abs() <= 1e-3 * scale,
+            "gradient {i}: {g} vs cpu {c}"
+        );
     }
 
     // What may cross: the image and the target in, every convolution parameter once (placed
@@ -102,8 +113,12 @@ fn a_training_pass_moves_only_inputs_parameters_and_reductions() {
 fn resident_tensors_are_read_back_wherever_they_are_used() {
     let (a, b) = (Device::emu(), Device::emu());
     let shape = [1, 2, 3, 4, 5];
-    let x = Tensor::from_f32_as(&shape, ramp(&shape, 9).iter().map(|v| v - 0.5).collect(), DType::F16)
-        .unwrap();
+    let x = Tensor::from_f32_as(
+        &shape,
+        ramp(&shape, 9).iter().map(|v| v - 0.5).collect(),
+        DType::F16,
+    )
+    .unwrap();
     let on_a = a.relu(&x).unwrap();
     assert!(a.holds(&on_a) && !b.holds(&on_a));
     assert_eq!(on_a.dtype(), DType::F16);
@@ -120,9 +135,15 @@ fn resident_tensors_are_read_back_wherever_they_are_used() {
     assert_eq!(Cpu::new().relu(&on_a).unwrap(), want);
     // Changing a resident tensor's values makes it a host tensor.
     let mut changed = on_a.clone();
-    assert!(changed.f32_slice_mut().is_none(), "f16 storage has no f32 slice");
+    assert!(
+        changed.f32_slice_mut().is_none(),
+        "f16 storage has no f32 slice"
+    );
     assert!(!a.holds(&changed));
-    assert!(a.holds(&on_a), "the clone's change left the original on the device");
+    assert!(
+        a.holds(&on_a),
+        "the clone's change left the original on the device"
+    );
 }
 
 #[test]
@@ -144,7 +165,10 @@ fn the_plan_device_allocates_as_the_emulator_does() {
 #[test]
 fn net_a_training_fits_the_device_memory_targets() {
     let gib = 1usize << 30;
-    for (patch, limit) in [([72, 120, 120], 800_000_000), ([168, 120, 120], 6 * gib as u64)] {
+    for (patch, limit) in [
+        ([72, 120, 120], 800_000_000),
+        ([168, 120, 120], 6 * gib as u64),
+    ] {
         let peak = planned_step_memory(Stage::Binary, patch, Some(6 * gib)).unwrap();
         eprintln!("net A step on {patch:?}: peak device memory {peak} bytes");
         assert!(peak <= limit, "{patch:?}: peak {peak} bytes over {limit}");
@@ -153,7 +177,10 @@ fn net_a_training_fits_the_device_memory_targets() {
         // convolution, the 36-channel concatenation).
         let voxels = (patch[0] * patch[1] * patch[2]) as u64;
         let floor = 2 * voxels * (1 + 10 * 18);
-        assert!(peak > floor, "{patch:?}: a peak of {peak} bytes is below {floor}");
+        assert!(
+            peak > floor,
+            "{patch:?}: a peak of {peak} bytes is below {floor}"
+        );
     }
 }
 

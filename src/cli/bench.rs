@@ -323,8 +323,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut planned_gpu_memory = Vec::new();
     for (name, stage, patch) in [
         ("train_step_net_A", Stage::Binary, size(Stage::Binary)),
-        ("train_step_net_A_whole_volume", Stage::Binary, size(Stage::Categories)),
-        ("train_step_net_B", Stage::Categories, size(Stage::Categories)),
+        (
+            "train_step_net_A_whole_volume",
+            Stage::Binary,
+            size(Stage::Categories),
+        ),
+        (
+            "train_step_net_B",
+            Stage::Categories,
+            size(Stage::Categories),
+        ),
     ] {
         planned_gpu_memory.push(PlannedMemory {
             name,

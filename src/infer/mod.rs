@@ -141,14 +141,7 @@ pub fn sliding_window(
                         patch,
                     );
                 }
-                accumulate(
-                    &mut weight_sum,
-                    &ones,
-                    &weights,
-                    grid,
-                    [k0, j0, i0],
-                    patch,
-                );
+                accumulate(&mut weight_sum, &ones, &weights, grid, [k0, j0, i0], patch);
                 done += 1;
                 progress(done, total);
             }

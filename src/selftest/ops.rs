@@ -2,7 +2,6 @@
 //! inputs (rounded to the storage type first), plus the device-only kernels (casts, optimizer
 //! steps, loss-scale unscaling) against their host implementations.
 
-
 use super::{compare_outputs, dtype_label, tolerance, Row, Size};
 use crate::backend::device::Device;
 use crate::backend::{Backend, Cpu, TransposeGeometry};

@@ -283,10 +283,12 @@ impl Tensor {
             Storage::Host(d) => d.clone(),
             Storage::Resident(r) => match r.host.get() {
                 Some(d) => d.clone(),
-                None => r.read(self.numel()).map_err(|message| TensorError::Invalid {
-                    op: "read back from the device",
-                    message,
-                })?,
+                None => r
+                    .read(self.numel())
+                    .map_err(|message| TensorError::Invalid {
+                        op: "read back from the device",
+                        message,
+                    })?,
             },
         };
         Ok(Tensor {

@@ -276,7 +276,9 @@ impl DeviceApi for CudaDevice {
 
     fn seconds_between(&self, start: &Mark, end: &Mark) -> Result<f64, LaunchError> {
         let (Some(start), Some(end)) = (cuda_event(start), cuda_event(end)) else {
-            return Err(device_error("timing needs two CUDA events of this device".into()));
+            return Err(device_error(
+                "timing needs two CUDA events of this device".into(),
+            ));
         };
         // Waits for `end`, then reads the device's own clock between the two events.
         let ms = start

@@ -341,7 +341,10 @@ pub fn conv3d(
     let [od, oh, ow] = s.out_dims();
 
     let x_dev = dev.upload(OP, x)?;
-    let (w, b) = (as_f32(dev, OP, weight)?, bias.map(|b| as_f32(dev, OP, b)).transpose()?);
+    let (w, b) = (
+        as_f32(dev, OP, weight)?,
+        bias.map(|b| as_f32(dev, OP, b)).transpose()?,
+    );
     let w_dev = dev.upload(OP, &w)?;
     let b_dev = b.as_deref().map(|b| dev.upload(OP, b)).transpose()?;
     let y = dev.alloc(OP, &[s.n, s.cout, od, oh, ow], dtype)?;

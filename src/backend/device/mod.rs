@@ -157,7 +157,9 @@ impl ResidentBuffer for ResidentValues {
     }
 
     fn read(&self, out: &mut [u8]) -> std::result::Result<(), String> {
-        self.device.read_back(&self.values, out).map_err(|e| e.to_string())
+        self.device
+            .read_back(&self.values, out)
+            .map_err(|e| e.to_string())
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -2,9 +2,7 @@
 //! f64; the per-channel coefficients computed here in f64 exactly as the CPU reference does, and
 //! applied element-wise by the kernels.
 
-use super::kernels::{
-    float_dtype, grid_planes, i32_of, i64_of, invalid, kernel, parts_for,
-};
+use super::kernels::{float_dtype, grid_planes, i32_of, i64_of, invalid, kernel, parts_for};
 use super::{Device, DeviceTensor};
 use crate::launch::KernelArgs;
 use crate::ops::batch_norm::{BatchStats, RunningStats};
@@ -251,6 +249,10 @@ impl Device {
             dims,
         )?;
         let to_f32 = |v: &[f64]| Tensor::from_f32(&[c], v.iter().map(|&s| s as f32).collect());
-        Ok((self.restore(OP, dx, dtype)?, to_f32(dgamma)?, to_f32(dbeta)?))
+        Ok((
+            self.restore(OP, dx, dtype)?,
+            to_f32(dgamma)?,
+            to_f32(dbeta)?,
+        ))
     }
 }

@@ -2,11 +2,9 @@
 //! storage checks mirror the `cpu` backend's, so both backends refuse the same inputs. The
 //! convolutions live in `conv.rs`, batch norm in `norm.rs`, the Dice losses in `loss.rs`.
 
-use super::kernels::{
-    dims5, float_dtype, grid_planes, i32_of, i64_of, invalid, kernel,
-};
-use super::{conv, Device};
+use super::kernels::{dims5, float_dtype, grid_planes, i32_of, i64_of, invalid, kernel};
 use super::launch_error;
+use super::{conv, Device};
 use crate::backend::{Backend, Mark, TransposeGeometry};
 use crate::launch::KernelArgs;
 use crate::ops::batch_norm::{BatchStats, RunningStats};

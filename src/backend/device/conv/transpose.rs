@@ -2,8 +2,8 @@
 //! output_padding whose weights fit in shared memory).
 
 use super::{
-    check_bias, check_grad, common_storage, float_dtype, int, kernel_name, launch, parameter_grads,
-    shared_bytes, size_args, tiled_config, as_f32, WeightGradKernel, CHANNEL_TILE, CHUNK,
+    as_f32, check_bias, check_grad, common_storage, float_dtype, int, kernel_name, launch,
+    parameter_grads, shared_bytes, size_args, tiled_config, WeightGradKernel, CHANNEL_TILE, CHUNK,
     TILE_H, TILE_W,
 };
 use crate::backend::device::{Device, DeviceTensor};
@@ -56,7 +56,10 @@ pub fn conv_transpose3d(
     let [_, _, od, oh, ow] = y_shape;
 
     let x_dev = dev.upload(OP, x)?;
-    let (w, b) = (as_f32(dev, OP, weight)?, bias.map(|b| as_f32(dev, OP, b)).transpose()?);
+    let (w, b) = (
+        as_f32(dev, OP, weight)?,
+        bias.map(|b| as_f32(dev, OP, b)).transpose()?,
+    );
     let w_dev = dev.upload(OP, &w)?;
     let b_dev = b.as_deref().map(|b| dev.upload(OP, b)).transpose()?;
     let y = dev.alloc(OP, &y_shape, dtype)?;
