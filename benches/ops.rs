@@ -238,6 +238,7 @@ fn dice(c: &mut Criterion, engines: &[Engine]) {
         let mut rng = Rng::new(5);
         let labels = (0..voxels).map(|_| rng.below(9) as u8).collect();
         let labels = Tensor::from_u8(&[1, size[0], size[1], size[2]], labels).unwrap();
+        let labels = engine.backend.place(labels).expect("placing the labels");
         let backend: Arc<dyn Backend> = engine.backend.clone();
         g.bench_function(format!("enamel-{}", engine.device), |b| {
             timed(b, backend.as_ref(), || {

@@ -321,6 +321,15 @@ fn bad_shapes_are_errors_on_the_device_too() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("outside its 2×2×2 window"), "{err}");
+    // Placed on the device by hand, they are still checked: only indices written by the
+    // device's own max_pool3d skip the check.
+    let placed = dev.place(wrong).unwrap();
+    assert!(dev.holds(&placed));
+    let err = dev
+        .max_pool3d_backward(&gy, &placed, x.shape())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("outside its 2×2×2 window"), "{err}");
 }
 
 #[test]
@@ -400,8 +409,14 @@ fn unscaling_f16_gradients_flags_overflow() {
     assert_eq!(got[..4], [0.5, -0.25, 0.0, 0.999_511_7]);
     assert_eq!(got[4], half::f16::from_f32(1.0 / 65536.0).to_f32());
     let inf = Tensor::from_f32_as(&[3], vec![1.0, f32::INFINITY, 2.0], DType::F16).unwrap();
-    let mut grads = vec![grads.remove(0), inf];
+    // The first gradient is now resident; unscaling it again must leave a clone untouched.
+    let resident = grads.remove(0);
+    assert!(dev.holds(&resident));
+    let clone = resident.clone();
+    let mut grads = vec![resident, inf];
     assert!(dev.unscale_tensors(&scaler, &mut grads).unwrap());
+    assert_eq!(clone.as_f32()[..4], [0.5, -0.25, 0.0, 0.999_511_7]);
+    assert_eq!(grads[0].as_f32()[..2], [0.5 / 65536.0, -0.25 / 65536.0]);
     let mut f32_grads = vec![1.0f32, f32::NAN];
     assert!(dev
         .unscale_and_check(&scaler, &mut [&mut f32_grads])

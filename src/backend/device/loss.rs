@@ -86,6 +86,11 @@ impl Device {
                 format!("label {bad} at voxel {at} is not a class of the {c} logit channels"),
             ));
         }
+        // Which classes occur, from the labels themselves (the sums below count the same).
+        let mut occurs = vec![false; c];
+        for &l in label_values {
+            occurs[l as usize] = true;
+        }
         let s = d * h * w;
         let c32 = i32_of(OP, "channels", c)?;
         let dlab = self.upload(OP, labels)?;
@@ -115,7 +120,7 @@ impl Device {
             |args| args.i32(n32).i32(c32).i64(i64_of(s)),
             (parts_for(n * s), c, 3 * c),
         )?;
-        let present = (0..c).filter(|&k| sums[2 * c + k] > 0.0).count();
+        let present = occurs.iter().filter(|&&o| o).count();
         if present == 0 {
             return Ok((0.0, Tensor::zeros(logits.shape(), dtype)?));
         }
@@ -124,7 +129,7 @@ impl Device {
         let mut coef = vec![0.0f32; 2 * c];
         for k in 0..c {
             let (pt, pp, tt) = (sums[k], sums[c + k], sums[2 * c + k]);
-            if tt > 0.0 {
+            if occurs[k] {
                 let denom = pp + tt + EPS;
                 loss += weight * (1.0 - (2.0 * pt + EPS) / denom);
                 let (a, b) = dice_coefficients(pt, denom, weight);

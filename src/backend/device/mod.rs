@@ -145,6 +145,8 @@ struct TransferCounters {
 struct ResidentValues {
     device: Device,
     values: DeviceTensor,
+    /// Argmax indices written by this device's max_pool3d (so known to be in their windows).
+    pool_indices: bool,
 }
 
 impl ResidentBuffer for ResidentValues {
@@ -217,14 +219,25 @@ impl Device {
         }
     }
 
-    /// `t`'s values when they are resident on this device.
-    fn resident<'a>(&self, t: &'a Tensor) -> Option<&'a DeviceTensor> {
+    /// The resident values behind `t` when they are on this device under `t`'s shape (a
+    /// reshaped resident tensor is read back and uploaded again, as a host tensor would be).
+    fn resident_values<'a>(&self, t: &'a Tensor) -> Option<&'a ResidentValues> {
         let buffer = t.resident_buffer()?;
         if buffer.device() != self.id() {
             return None;
         }
         let values = buffer.as_any().downcast_ref::<ResidentValues>()?;
-        Some(&values.values)
+        (values.values.shape == t.shape()).then_some(values)
+    }
+
+    /// `t`'s values when they are resident on this device.
+    fn resident<'a>(&self, t: &'a Tensor) -> Option<&'a DeviceTensor> {
+        self.resident_values(t).map(|v| &v.values)
+    }
+
+    /// Whether `t` holds indices that this device's max_pool3d wrote.
+    pub(super) fn made_pool_indices(&self, t: &Tensor) -> bool {
+        self.resident_values(t).is_some_and(|v| v.pool_indices)
     }
 
     /// Whether `t` is resident on this device.
@@ -234,12 +247,27 @@ impl Device {
 
     /// `values` as a tensor that stays resident on this device.
     pub fn keep(&self, op: &'static str, values: DeviceTensor) -> Result<Tensor> {
+        self.keep_as(op, values, false)
+    }
+
+    fn keep_as(
+        &self,
+        op: &'static str,
+        values: DeviceTensor,
+        pool_indices: bool,
+    ) -> Result<Tensor> {
         let (shape, dtype) = (values.shape.clone(), values.dtype);
         let buffer = Arc::new(ResidentValues {
             device: self.clone(),
             values,
+            pool_indices,
         });
         Tensor::resident(&shape, dtype, buffer).map_err(|e| invalid_op(op, e))
+    }
+
+    /// Max-pool indices this device wrote, kept resident and marked as such.
+    pub(super) fn keep_pool_indices(&self, values: DeviceTensor) -> Result<Tensor> {
+        self.keep_as("max_pool3d", values, true)
     }
 
     /// Waits for the kernels, then copies `d`'s bytes into `out`.

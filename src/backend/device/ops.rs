@@ -306,7 +306,7 @@ impl Backend for Device {
                 &args,
             )
         }?;
-        Ok((self.keep(OP, y)?, self.keep(OP, indices)?))
+        Ok((self.keep(OP, y)?, self.keep_pool_indices(indices)?))
     }
 
     fn max_pool3d_backward(
@@ -332,9 +332,9 @@ impl Backend for Device {
                 ));
             }
         }
-        // Indices that this device's max_pool3d made stay where they are; others are checked
-        // on the host before the kernel trusts them.
-        if !self.holds(indices) {
+        // Indices that this device's max_pool3d made stay where they are; any others are
+        // checked on the host before the kernel trusts them.
+        if !self.made_pool_indices(indices) {
             if let Some(saved) = indices.i32_slice() {
                 check_pool_indices(saved, dims)?;
             }
