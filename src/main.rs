@@ -4,6 +4,7 @@ mod cli;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
+    enamel::backend::host_memory::retain_freed_memory();
     cli::init_logging(args.verbose);
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,

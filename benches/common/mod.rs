@@ -41,7 +41,10 @@ impl Engine {
 }
 
 /// `cpu` always; `cuda` when `select` gives it (a printed line says why not otherwise).
+/// Also sets the process's host allocator as the `enamel` CLI does (freed memory kept for
+/// reuse), which libtorch, in the same process, then shares.
 pub fn engines() -> Vec<Engine> {
+    enamel::backend::host_memory::retain_freed_memory();
     let mut engines = Vec::new();
     for (device, choice, dtype) in [
         ("cpu", DeviceChoice::Cpu, DType::F32),

@@ -12,7 +12,7 @@ mod cpu;
 pub mod cuda;
 pub mod device;
 
-pub use cpu::Cpu;
+pub use cpu::{host_memory, Cpu};
 
 use crate::ops::batch_norm::{BatchStats, RunningStats};
 use crate::tensor::{Result, Tensor};

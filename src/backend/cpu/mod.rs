@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 mod conv;
+pub mod host_memory;
 mod ops;
 
 use conv::*;
