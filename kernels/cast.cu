@@ -1,5 +1,5 @@
-// Storage casts and the two element-wise arithmetic ops of the engine (gradient accumulation
-// and scaling). All are memory bound: one thread per element in a grid-stride loop, so any grid
+// Storage casts, the two element-wise arithmetic ops of the engine (gradient accumulation
+// and scaling), clearing and copying buffers. All are memory bound: one thread per element in a grid-stride loop, so any grid
 // size covers any length and consecutive threads touch consecutive elements (coalesced).
 #include "common/half.cuh"
 #include "common/storage.cuh"
@@ -50,4 +50,19 @@ extern "C" __global__ void scale_f32(const float* x, float* y, float s, long lon
 // register-budget: 32
 extern "C" __global__ void scale_f16(const __half* x, __half* y, float s, long long n) {
     scale_impl(x, y, s, n);
+}
+
+// Zero bits in n 32-bit words (0.0f, 0): the accumulators of the weight gradients and the
+// overflow flag, cleared on the device instead of copied from the host. One thread per word.
+// register-budget: 32
+extern "C" __global__ void zero_words(unsigned int* y, long long n) {
+    for (long long i = grid_start(); i < n; i += grid_step()) y[i] = 0u;
+}
+
+// y = x for n 16-bit units, so any f16, f32, i32 or f64 buffer: a device-side copy of a
+// resident tensor for a kernel that changes its input in place. One thread per unit.
+// register-budget: 32
+extern "C" __global__ void copy_halfwords(const unsigned short* x, unsigned short* y,
+                                          long long n) {
+    for (long long i = grid_start(); i < n; i += grid_step()) y[i] = x[i];
 }

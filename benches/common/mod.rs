@@ -56,7 +56,10 @@ pub fn engines() -> Vec<Engine> {
                 backend: selection.backend,
                 dtype,
             }),
-            Err(e) => println!("skipping enamel-{device}: {e}"),
+            Err(e) => {
+                static SAID: OnceLock<()> = OnceLock::new();
+                SAID.get_or_init(|| println!("skipping enamel-{device}: {e}"));
+            }
         }
     }
     engines

@@ -40,7 +40,8 @@ pub fn devices() -> Vec<TorchDevice> {
             device: Device::Cuda(0),
         });
     } else {
-        println!("skipping libtorch-cuda: libtorch sees no CUDA device");
+        static SAID: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+        SAID.get_or_init(|| println!("skipping libtorch-cuda: libtorch sees no CUDA device"));
     }
     devices
 }

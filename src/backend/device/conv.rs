@@ -177,7 +177,7 @@ fn wgrad_config(
 /// `db[c] = Σ gy[:, c]` into a new f32 tensor.
 fn channel_sums(dev: &Device, op: &'static str, gy: &DeviceTensor) -> Result<Tensor> {
     let [n, c, d, h, w] = dims5(op, &gy.shape)?;
-    let db = dev.upload_copy(op, &Tensor::zeros(&[c], DType::F32)?)?;
+    let db = dev.zeros(op, &[c], DType::F32)?;
     let parts = (n * d * h * w).div_ceil(CHANNEL_SUM_VALUES_PER_BLOCK);
     let config = LaunchConfig {
         grid: [
@@ -233,7 +233,7 @@ fn parameter_grads(
 ) -> Result<(Tensor, Option<Tensor>)> {
     let x_dev = dev.upload(op, &x)?;
     let gy_dev = dev.upload(op, &gy)?;
-    let dw = dev.upload_copy(op, &Tensor::zeros(weight_shape, DType::F32)?)?;
+    let dw = dev.zeros(op, weight_shape, DType::F32)?;
     let config = wgrad_config(
         op,
         kernel.tiles,

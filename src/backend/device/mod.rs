@@ -332,10 +332,13 @@ impl Device {
     }
 
     /// A copy of `t` in device memory of its own, in its own storage type, for a kernel that
-    /// changes it in place.
+    /// changes it in place: copied on the device when it is resident here, else uploaded.
     pub fn upload_copy(&self, op: &'static str, t: &Tensor) -> Result<DeviceTensor> {
         let t = match self.resident(t) {
-            // Through the host: a rare path (in-place unscaling of a resident gradient).
+            Some(values) if values.buffer.len_bytes() % 2 == 0 => {
+                return self.copy_on_device(op, values);
+            }
+            // Odd byte counts (u8 labels) go through the host.
             Some(_) => std::borrow::Cow::Owned(t.to_host()?),
             None => std::borrow::Cow::Borrowed(t),
         };
@@ -351,6 +354,36 @@ impl Device {
         self.transfers
             .to_device
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(d)
+    }
+
+    /// A fresh buffer holding `values`' bytes, copied by a kernel.
+    fn copy_on_device(&self, op: &'static str, values: &DeviceTensor) -> Result<DeviceTensor> {
+        let copy = self.alloc(op, &values.shape, values.dtype)?;
+        let units = values.buffer.len_bytes() / 2;
+        let args = KernelArgs::new()
+            .ptr(values.ptr())
+            .ptr(copy.ptr())
+            .i64(units as i64);
+        let config = kernels::grid_1d(units);
+        // SAFETY: both buffers hold `units` 16-bit units.
+        unsafe { self.launch(op, "copy_halfwords", config, &args) }?;
+        Ok(copy)
+    }
+
+    /// Device memory for `shape` values of `dtype` (4 bytes each: f32 or i32), all zero bits.
+    pub fn zeros(&self, op: &'static str, shape: &[usize], dtype: DType) -> Result<DeviceTensor> {
+        if dtype.size() != 4 {
+            return Err(TensorError::Invalid {
+                op,
+                message: format!("zeroed device buffers are f32 or i32, not {}", dtype.name()),
+            });
+        }
+        let d = self.alloc(op, shape, dtype)?;
+        let n = d.numel();
+        let args = KernelArgs::new().ptr(d.ptr()).i64(n as i64);
+        // SAFETY: d holds n 32-bit words.
+        unsafe { self.launch(op, "zero_words", kernels::grid_1d(n), &args) }?;
         Ok(d)
     }
 

@@ -176,7 +176,7 @@ impl Device {
     pub fn unscale_tensors(&self, scaler: &GradScaler, grads: &mut [Tensor]) -> Result<bool> {
         const OP: &str = "GradScaler";
         let inv_scale = (1.0 / scaler.scale as f64) as f32;
-        let found = self.upload_copy(OP, &Tensor::from_i32(&[1], vec![0])?)?;
+        let found = self.zeros(OP, &[1], DType::I32)?;
         for grad in grads.iter_mut() {
             let dtype = super::kernels::float_dtype(OP, grad)?;
             let dg = self.upload_copy(OP, grad)?;
