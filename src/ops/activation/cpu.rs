@@ -8,41 +8,30 @@ use crate::ops::Real;
 /// Elements per parallel task.
 const CHUNK: usize = 1 << 15;
 
-/// `out[i] = f(a[i], b[i])` in parallel chunks.
-fn zip_map<T: Real>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T + Sync) {
-    out.par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(j, chunk)| {
-            let start = j * CHUNK;
-            let end = start + chunk.len();
-            for ((o, &av), &bv) in chunk.iter_mut().zip(&a[start..end]).zip(&b[start..end]) {
-                *o = f(av, bv);
-            }
-        });
+/// `f(a[i], b[i])` for every i, in parallel chunks, collected straight into the output (no
+/// zero-filled buffer first).
+fn zip_map<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec<T> {
+    a.par_iter()
+        .zip(b)
+        .with_min_len(CHUNK)
+        .map(|(&av, &bv)| f(av, bv))
+        .collect()
 }
 
-fn map<T: Real>(x: &[T], y: &mut [T], f: impl Fn(T) -> T + Sync) {
-    y.par_chunks_mut(CHUNK).enumerate().for_each(|(j, chunk)| {
-        for (o, &v) in chunk.iter_mut().zip(&x[j * CHUNK..]) {
-            *o = f(v);
-        }
-    });
+/// `f(x[i])` for every i, as [`zip_map`].
+fn map<T: Real>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
+    x.par_iter().with_min_len(CHUNK).map(|&v| f(v)).collect()
 }
 
 /// `y = max(x, 0)`; a NaN stays NaN.
-pub fn relu_forward<T: Real>(x: &[T], y: &mut [T]) {
-    map(x, y, |v| if v < T::zero() { T::zero() } else { v });
+pub fn relu_forward<T: Real>(x: &[T]) -> Vec<T> {
+    map(x, |v| if v < T::zero() { T::zero() } else { v })
 }
 
 /// `dx = gy` where `x > 0`, else 0 (also at exactly 0). Passing the output `y` instead of `x`
 /// gives the same result, since `y > 0` exactly where `x > 0`.
-pub fn relu_backward<T: Real>(x: &[T], gy: &[T], dx: &mut [T]) {
-    zip_map(
-        x,
-        gy,
-        dx,
-        |xv, g| if xv > T::zero() { g } else { T::zero() },
-    );
+pub fn relu_backward<T: Real>(x: &[T], gy: &[T]) -> Vec<T> {
+    zip_map(x, gy, |xv, g| if xv > T::zero() { g } else { T::zero() })
 }
 
 /// `1/(1 + e^−x)`, evaluated so that no intermediate overflows: for `x < 0` as `e^x/(1 + e^x)`.
@@ -55,13 +44,13 @@ pub fn sigmoid<T: Real>(x: T) -> T {
     }
 }
 
-pub fn sigmoid_forward<T: Real>(x: &[T], y: &mut [T]) {
-    map(x, y, sigmoid);
+pub fn sigmoid_forward<T: Real>(x: &[T]) -> Vec<T> {
+    map(x, sigmoid)
 }
 
 /// From the output: `dx = gy·y·(1 − y)`.
-pub fn sigmoid_backward<T: Real>(y: &[T], gy: &[T], dx: &mut [T]) {
-    zip_map(y, gy, dx, |yv, g| g * yv * (T::one() - yv));
+pub fn sigmoid_backward<T: Real>(y: &[T], gy: &[T]) -> Vec<T> {
+    zip_map(y, gy, |yv, g| g * yv * (T::one() - yv))
 }
 
 /// For every voxel of every sample, `f(offset, stride)` where `offset` is the flat index of

@@ -26,31 +26,23 @@ fn check_same(op: &'static str, what: &[(&str, usize)], expected: usize) -> Resu
 }
 
 pub fn relu_forward<T: Real>(x: &[T]) -> Vec<T> {
-    let mut y = vec![T::zero(); x.len()];
-    cpu::relu_forward(x, &mut y);
-    y
+    cpu::relu_forward(x)
 }
 
 /// `dx = gy` where `x > 0`, else 0.
 pub fn relu_backward<T: Real>(x: &[T], gy: &[T]) -> Result<Vec<T>> {
     check_same("relu", &[("gy", gy.len())], x.len())?;
-    let mut dx = vec![T::zero(); x.len()];
-    cpu::relu_backward(x, gy, &mut dx);
-    Ok(dx)
+    Ok(cpu::relu_backward(x, gy))
 }
 
 pub fn sigmoid_forward<T: Real>(x: &[T]) -> Vec<T> {
-    let mut y = vec![T::zero(); x.len()];
-    cpu::sigmoid_forward(x, &mut y);
-    y
+    cpu::sigmoid_forward(x)
 }
 
 /// From the forward's output `y`.
 pub fn sigmoid_backward<T: Real>(y: &[T], gy: &[T]) -> Result<Vec<T>> {
     check_same("sigmoid", &[("gy", gy.len())], y.len())?;
-    let mut dx = vec![T::zero(); y.len()];
-    cpu::sigmoid_backward(y, gy, &mut dx);
-    Ok(dx)
+    Ok(cpu::sigmoid_backward(y, gy))
 }
 
 /// Softmax over `C` of `x` with `dims = [N, C, D, H, W]`.
