@@ -218,3 +218,33 @@ fn a_budget_too_small_for_the_step_is_a_clear_error() {
     assert!(err.contains("budget of 67108864 bytes"), "{err}");
     assert!(err.contains("--mem-limit"), "{err}");
 }
+
+#[test]
+fn timing_marks_measure_the_work_between_them() {
+    use enamel::backend::Mark;
+    let dev = Device::emu();
+    let shape = [1, 4, 8, 16, 16];
+    let x = dev
+        .place(Tensor::from_f32(&shape, ramp(&shape, 2)).unwrap())
+        .unwrap();
+    let start = dev.mark().unwrap();
+    let clock = std::time::Instant::now();
+    for _ in 0..20 {
+        drop(dev.relu(&x).unwrap());
+    }
+    let host = clock.elapsed().as_secs_f64();
+    let seconds = dev.seconds_since(&start).unwrap();
+    // The emulator finishes each launch before returning, so its clock spans the same work.
+    assert!(
+        seconds > 0.0 && seconds >= 0.5 * host,
+        "{seconds} s vs {host} s on the host"
+    );
+    assert!(
+        Cpu::new().seconds_since(&start).is_ok(),
+        "host marks are read by any backend"
+    );
+    let foreign = Mark::Device(Box::new(0u8));
+    let err = dev.seconds_since(&foreign).unwrap_err().to_string();
+    assert!(err.contains("marks of another device"), "{err}");
+    assert!(Cpu::new().seconds_since(&foreign).is_err());
+}
