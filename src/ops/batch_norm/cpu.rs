@@ -114,6 +114,38 @@ where
     sums
 }
 
+/// `Σ term(a[i], b[i])` over the pairs of `a` and `b` (equal lengths) for `K` quantities, in
+/// f64. Each quantity is kept in `LANES` partial sums that take turns, so consecutive
+/// additions do not wait on each other (a single running f64 sum is bound by the adder's
+/// latency); the partial sums are then added in a fixed order, so the result depends on the
+/// data alone.
+#[inline]
+pub(crate) fn lane_sums<const K: usize, A: Copy, B: Copy>(
+    a: &[A],
+    b: &[B],
+    term: impl Fn(A, B) -> [f64; K],
+) -> [f64; K] {
+    const LANES: usize = 8;
+    let mut acc = [[0.0f64; LANES]; K];
+    let (chunks_a, chunks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (rest_a, rest_b) = (chunks_a.remainder(), chunks_b.remainder());
+    for (ca, cb) in chunks_a.zip(chunks_b) {
+        for lane in 0..LANES {
+            let t = term(ca[lane], cb[lane]);
+            for k in 0..K {
+                acc[k][lane] += t[k];
+            }
+        }
+    }
+    for (lane, (&va, &vb)) in rest_a.iter().zip(rest_b).enumerate() {
+        let t = term(va, vb);
+        for k in 0..K {
+            acc[k][lane] += t[k];
+        }
+    }
+    acc.map(|lanes| lanes.iter().sum())
+}
+
 /// Fills `out` block by block in parallel: `f(c, offset, chunk)` writes `chunk`, which starts at
 /// flat index `offset` and lies inside one `(n, c)` block.
 pub(crate) fn map_channel_blocks<T, F>(out: &mut [T], dims: [usize; 5], f: F)
@@ -140,15 +172,16 @@ pub fn batch_stats<T: Real>(x: &[T], dims: [usize; 5]) -> BatchStats {
     let count = n * d * h * w;
     let m = count.max(1) as f64;
 
-    let mean: Vec<f64> = channel_sums(dims, |_, r| [x[r].iter().map(|v| v.f64()).sum::<f64>()])
-        .into_iter()
-        .map(|[s]| s / m)
-        .collect();
+    let mean: Vec<f64> = channel_sums(dims, |_, r| {
+        let xs = &x[r];
+        lane_sums(xs, xs, |v, _| [v.f64()])
+    })
+    .into_iter()
+    .map(|[s]| s / m)
+    .collect();
     let var_biased = channel_sums(dims, |c, r| {
-        [x[r]
-            .iter()
-            .map(|v| (v.f64() - mean[c]).powi(2))
-            .sum::<f64>()]
+        let (xs, mu) = (&x[r], mean[c]);
+        lane_sums(xs, xs, |v, _| [(v.f64() - mu).powi(2)])
     })
     .into_iter()
     .map(|[s]| s / m)
@@ -220,14 +253,11 @@ fn param_grads<T: Real>(
     inv_std: &[f64],
 ) -> (Vec<f64>, Vec<f64>) {
     let sums = channel_sums(dims, |c, r| {
-        let mut sum_gy = 0.0;
-        let mut sum_gy_xhat = 0.0;
-        for (&xv, &g) in x[r.clone()].iter().zip(&gy[r]) {
+        let (mu, scale) = (mean[c], inv_std[c]);
+        lane_sums(&x[r.clone()], &gy[r], |xv, g| {
             let g = g.f64();
-            sum_gy += g;
-            sum_gy_xhat += g * (xv.f64() - mean[c]) * inv_std[c];
-        }
-        [sum_gy, sum_gy_xhat]
+            [g, g * (xv.f64() - mu) * scale]
+        })
     });
     sums.into_iter().map(|[a, b]| (a, b)).unzip()
 }
