@@ -16,6 +16,9 @@ use crate::tensor::{DType, Tensor};
 use crate::train::data::{sample_batch, Sample};
 use crate::train::{OptimizerKind, Pair, Precision, Stage, TrainConfig, Trainer};
 
+/// A check's outputs, each flattened to f64.
+type Outputs = anyhow::Result<Vec<Vec<f64>>>;
+
 fn config(stage: Stage, size: Size, precision: Precision) -> TrainConfig {
     TrainConfig {
         stage,
@@ -93,7 +96,7 @@ fn trainer_step(
     size: Size,
     precision: Precision,
     backend: Arc<dyn Backend>,
-) -> anyhow::Result<Vec<Vec<f64>>> {
+) -> Outputs {
     let config = config(stage, size, precision);
     let samples = [sample(stage, config.patch)];
     let net = UNet::new(config.net, config.seed)?;
@@ -108,12 +111,7 @@ fn trainer_step(
 /// Forward and backward of the whole network on one batch: the loss and the gradient of
 /// every parameter. In f16 the loss is scaled by 2^10 (as the trainer's loss scaling does) so
 /// that small gradients do not underflow, and the gradients are divided by it again.
-fn gradients(
-    stage: Stage,
-    size: Size,
-    dtype: DType,
-    backend: Arc<dyn Backend>,
-) -> anyhow::Result<Vec<Vec<f64>>> {
+fn gradients(stage: Stage, size: Size, dtype: DType, backend: Arc<dyn Backend>) -> Outputs {
     let config = config(stage, size, Precision::F32);
     let samples = [sample(stage, config.patch)];
     let batch = sample_batch(&samples, &config, dtype, &mut Rng::new(config.seed))?;
@@ -171,31 +169,29 @@ pub(super) fn check_training(device: &Device, size: Size, dtype: DType, rows: &m
         _ => 1e-4,
     };
     let device_backend: Arc<dyn Backend> = Arc::new(device.clone());
+    // One row: `run` on the device (timed) and on the cpu, compared within `tol`.
+    let mut row = |what: String, tol: f64, run: &dyn Fn(Arc<dyn Backend>) -> Outputs| {
+        let (got, ms) = super::device_ms(device, || run(device_backend.clone()));
+        let want = run(Arc::new(Cpu::new()));
+        rows.push(compare_outputs(
+            &what,
+            dtype_label(dtype),
+            tol,
+            ms,
+            got.map_err(|e| format!("{e:#}")),
+            want.map_err(|e| format!("{e:#}")),
+        ));
+    };
     for (stage, name) in [(Stage::Binary, "net A"), (Stage::Categories, "net B")] {
-        let (got, ms) = super::device_ms(device, || {
-            trainer_step(stage, size, precision, device_backend.clone())
-        });
-        let want = trainer_step(stage, size, precision, Arc::new(Cpu::new()));
-        rows.push(compare_outputs(
-            &format!("{name} train step (loss, applied)"),
-            dtype_label(dtype),
+        row(
+            format!("{name} train step (loss, applied)"),
             tolerance,
-            ms,
-            got.map_err(|e| format!("{e:#}")),
-            want.map_err(|e| format!("{e:#}")),
-        ));
-
-        let (got, ms) = super::device_ms(device, || {
-            gradients(stage, size, dtype, device_backend.clone())
-        });
-        let want = gradients(stage, size, dtype, Arc::new(Cpu::new()));
-        rows.push(compare_outputs(
-            &format!("{name} forward+backward (loss, grads)"),
-            dtype_label(dtype),
+            &|backend| trainer_step(stage, size, precision, backend),
+        );
+        row(
+            format!("{name} forward+backward (loss, grads)"),
             gradient_tolerance(dtype),
-            ms,
-            got.map_err(|e| format!("{e:#}")),
-            want.map_err(|e| format!("{e:#}")),
-        ));
+            &|backend| gradients(stage, size, dtype, backend),
+        );
     }
 }
