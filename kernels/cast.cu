@@ -1,6 +1,7 @@
 // Storage casts, the two element-wise arithmetic ops of the engine (gradient accumulation
-// and scaling), clearing and copying buffers. All are memory bound: one thread per element in a grid-stride loop, so any grid
-// size covers any length and consecutive threads touch consecutive elements (coalesced).
+// and scaling), clearing and copying buffers. All are memory bound: one thread per element in
+// a grid-stride loop, so any grid size covers any length and consecutive threads touch
+// consecutive elements (coalesced).
 #include "common/half.cuh"
 #include "common/storage.cuh"
 
