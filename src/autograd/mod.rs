@@ -198,15 +198,7 @@ impl Tape {
 
     /// An error unless `t` has the shape of `var`'s value.
     fn expect_shape(&self, op: &'static str, var: Var, t: &Tensor) -> Result<()> {
-        let shape = &self.shapes[var.0];
-        if shape.as_slice() != t.shape() {
-            return Err(TensorError::ShapeMismatch {
-                op,
-                left: shape.clone(),
-                right: t.shape().to_vec(),
-            });
-        }
-        Ok(())
+        crate::tensor::same_shape(op, &self.shapes[var.0], t.shape())
     }
 
     /// Backward from `output`, whose gradient is `seed` (e.g. a scalar loss seeded with the

@@ -69,8 +69,7 @@ fn flat(tensors: &[&Tensor]) -> Vec<Vec<f64>> {
     tensors.iter().map(|t| t.as_f64().into_owned()).collect()
 }
 
-/// Runs `f` on the device (timed; on `cuda` once untimed first, so that compiling and loading
-/// the kernels is not counted) and on `cpu`, and records the comparison.
+/// Runs `f` on the device and on `cpu`, and records the comparison (see [`compare_runs`]).
 fn check(
     device: &Device,
     rows: &mut Vec<Row>,
@@ -79,12 +78,28 @@ fn check(
     tol: f64,
     f: impl Fn(&dyn Backend) -> Outputs,
 ) {
+    compare_runs(device, rows, op, dtype, tol, &|on_device| match on_device {
+        true => f(device),
+        false => f(&Cpu::new()),
+    });
+}
+
+/// Records `run(true)`, on the device (timed; on `cuda` once untimed first, so that compiling
+/// and loading the kernels is not counted), against `run(false)`, the host reference.
+fn compare_runs(
+    device: &Device,
+    rows: &mut Vec<Row>,
+    op: &str,
+    dtype: &'static str,
+    tol: f64,
+    run: &dyn Fn(bool) -> Outputs,
+) {
     if device.api().name() == "cuda" {
-        let _ = f(device);
+        let _ = run(true);
     }
-    let (got, device_ms) = super::device_ms(device, || f(device).map_err(|e| e.to_string()));
-    let want = f(&Cpu::new()).map_err(|e| e.to_string());
-    rows.push(compare_outputs(op, dtype, tol, device_ms, got, want));
+    let (got, ms) = super::device_ms(device, || run(true).map_err(|e| e.to_string()));
+    let want = run(false).map_err(|e| e.to_string());
+    rows.push(compare_outputs(op, dtype, tol, ms, got, want));
 }
 
 /// Every op of the [`Backend`] trait in storage type `dtype`.
@@ -260,36 +275,21 @@ fn check_all_inner(device: &Device, size: Size, dtype: DType, rows: &mut Vec<Row
 /// master weights (with their f16 copy), and loss-scale unscaling with its inf/NaN flag.
 pub(super) fn check_device_only(device: &Device, size: Size, rows: &mut Vec<Row>) {
     let s = shapes(size);
-    let timed = |rows: &mut Vec<Row>,
-                 op: &str,
-                 tol: f64,
-                 got: &dyn Fn() -> Outputs,
-                 want: &dyn Fn() -> Outputs| {
-        if device.api().name() == "cuda" {
-            let _ = got();
-        }
-        let (g, ms) = super::device_ms(device, || got().map_err(|e| e.to_string()));
-        let w = want().map_err(|e| e.to_string());
-        rows.push(compare_outputs(op, "mixed", tol, ms, g, w));
+    let timed = |rows: &mut Vec<Row>, op: &str, tol: f64, run: &dyn Fn(bool) -> Outputs| {
+        compare_runs(device, rows, op, "mixed", tol, run)
     };
 
     let n = s.params[0];
     let x = Tensor::from_f32(&[n], values(n, 70_000.0, 30)).ok();
-    timed(
-        rows,
-        "cast f32->f16->f32",
-        0.0,
-        &|| {
-            let x = x.clone().ok_or_else(bad_input)?;
-            let half = device.cast(&x, DType::F16)?;
-            Ok(flat(&[&half, &device.cast(&half, DType::F32)?]))
-        },
-        &|| {
-            let x = x.clone().ok_or_else(bad_input)?;
-            let half = x.to_dtype(DType::F16);
-            Ok(flat(&[&half, &half.to_dtype(DType::F32)]))
-        },
-    );
+    timed(rows, "cast f32->f16->f32", 0.0, &|on_device| {
+        let x = x.clone().ok_or_else(bad_input)?;
+        let cast = |t: &Tensor, dtype| match on_device {
+            true => device.cast(t, dtype),
+            false => Ok(t.to_dtype(dtype)),
+        };
+        let half = cast(&x, DType::F16)?;
+        Ok(flat(&[&half, &cast(&half, DType::F32)?]))
+    });
 
     let lens = s.params;
     let grads: Vec<Vec<f32>> = lens
@@ -306,92 +306,47 @@ pub(super) fn check_device_only(device: &Device, size: Size, rows: &mut Vec<Row>
         lr: 1e-3,
         ..AdamConfig::default()
     };
-    timed(
-        rows,
-        "adam_step x2 (params, m, v)",
-        1e-5,
-        &|| {
-            let mut opt = Adam::new(adam, &lens).map_err(optim_error)?;
-            let p = two_steps(&start, &grads, |views, g| {
-                device.adam_step(&mut opt, views, g).map(drop)
-            })?;
-            Ok(adam_outputs(&p, &opt))
-        },
-        &|| {
-            let mut opt = Adam::new(adam, &lens).map_err(optim_error)?;
-            let p = two_steps(&start, &grads, |views, g| {
-                opt.step(views, g).map_err(optim_error)
-            })?;
-            Ok(adam_outputs(&p, &opt))
-        },
-    );
+    timed(rows, "adam_step x2 (params, m, v)", 1e-5, &|on_device| {
+        let mut opt = Adam::new(adam, &lens).map_err(optim_error)?;
+        let p = two_steps(&start, &grads, |views, g| match on_device {
+            true => device.adam_step(&mut opt, views, g).map(drop),
+            false => opt.step(views, g).map_err(optim_error),
+        })?;
+        Ok(adam_outputs(&p, &opt))
+    });
 
     let rms = RmsPropConfig {
         lr: 1e-3,
         ..RmsPropConfig::default()
     };
-    timed(
-        rows,
-        "rmsprop_step x2 (params, sq)",
-        1e-5,
-        &|| {
-            let mut opt = RmsProp::new(rms, &lens).map_err(optim_error)?;
-            let p = two_steps(&start, &grads, |views, g| {
-                device.rmsprop_step(&mut opt, views, g).map(drop)
-            })?;
-            Ok(rmsprop_outputs(&p, &opt))
-        },
-        &|| {
-            let mut opt = RmsProp::new(rms, &lens).map_err(optim_error)?;
-            let p = two_steps(&start, &grads, |views, g| {
-                opt.step(views, g).map_err(optim_error)
-            })?;
-            Ok(rmsprop_outputs(&p, &opt))
-        },
-    );
+    timed(rows, "rmsprop_step x2 (params, sq)", 1e-5, &|on_device| {
+        let mut opt = RmsProp::new(rms, &lens).map_err(optim_error)?;
+        let p = two_steps(&start, &grads, |views, g| match on_device {
+            true => device.rmsprop_step(&mut opt, views, g).map(drop),
+            false => opt.step(views, g).map_err(optim_error),
+        })?;
+        Ok(rmsprop_outputs(&p, &opt))
+    });
 
     // Unscaling: finite gradients (flag 0), then one infinity among them (flag 1).
-    timed(
-        rows,
-        "unscale (grads, inf flags)",
-        0.0,
-        &|| {
-            let scaler = GradScaler::new(Default::default()).map_err(optim_error)?;
-            let mut clean = grads[0]
-                .iter()
-                .map(|v| v * scaler.scale)
-                .collect::<Vec<f32>>();
-            let mut bad = clean.clone();
-            bad[n / 2] = f32::INFINITY;
-            let flag_clean = device.unscale_and_check(&scaler, &mut [&mut clean])?;
-            let flag_bad = device.unscale_and_check(&scaler, &mut [&mut bad])?;
-            Ok(vec![
-                widen(&clean),
-                vec![
-                    f64::from(u8::from(flag_clean)),
-                    f64::from(u8::from(flag_bad)),
-                ],
-            ])
-        },
-        &|| {
-            let scaler = GradScaler::new(Default::default()).map_err(optim_error)?;
-            let mut clean = grads[0]
-                .iter()
-                .map(|v| v * scaler.scale)
-                .collect::<Vec<f32>>();
-            let mut bad = clean.clone();
-            bad[n / 2] = f32::INFINITY;
-            let flag_clean = scaler.unscale_and_check(&mut [&mut clean]);
-            let flag_bad = scaler.unscale_and_check(&mut [&mut bad]);
-            Ok(vec![
-                widen(&clean),
-                vec![
-                    f64::from(u8::from(flag_clean)),
-                    f64::from(u8::from(flag_bad)),
-                ],
-            ])
-        },
-    );
+    timed(rows, "unscale (grads, inf flags)", 0.0, &|on_device| {
+        let scaler = GradScaler::new(Default::default()).map_err(optim_error)?;
+        let mut clean = grads[0]
+            .iter()
+            .map(|v| v * scaler.scale)
+            .collect::<Vec<f32>>();
+        let mut bad = clean.clone();
+        bad[n / 2] = f32::INFINITY;
+        let unscale = |g: &mut Vec<f32>| match on_device {
+            true => device.unscale_and_check(&scaler, &mut [g.as_mut_slice()]),
+            false => Ok(scaler.unscale_and_check(&mut [g.as_mut_slice()])),
+        };
+        let flags = [unscale(&mut clean)?, unscale(&mut bad)?];
+        Ok(vec![
+            widen(&clean),
+            flags.iter().map(|&f| f64::from(u8::from(f))).collect(),
+        ])
+    });
 }
 
 fn widen(v: &[f32]) -> Vec<f64> {

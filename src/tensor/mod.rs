@@ -297,6 +297,14 @@ impl Tensor {
         })
     }
 
+    /// As [`Tensor::to_host`], without a copy when the tensor is already on the host.
+    pub fn into_host(self) -> Result<Tensor> {
+        match self.data {
+            Storage::Host(_) => Ok(self),
+            Storage::Resident(_) => self.to_host(),
+        }
+    }
+
     /// The values on the host (read back from the device on first access).
     fn host(&self) -> &HostData {
         match &self.data {
@@ -309,7 +317,7 @@ impl Tensor {
     fn host_mut(&mut self) -> &mut HostData {
         if let Storage::Resident(r) = &mut self.data {
             r.host(&self.shape);
-            let data = r.host.take().unwrap_or_else(|| HostData::zeros(r.dtype, 0));
+            let data = r.host.take().expect("read back just above");
             self.data = Storage::Host(data);
         }
         match &mut self.data {
@@ -480,15 +488,20 @@ impl Tensor {
 
     /// An error unless `other` has exactly this tensor's shape.
     pub fn expect_same_shape(&self, op: &'static str, other: &Tensor) -> Result<()> {
-        if self.shape != other.shape {
-            return Err(TensorError::ShapeMismatch {
-                op,
-                left: self.shape.clone(),
-                right: other.shape.clone(),
-            });
-        }
-        Ok(())
+        same_shape(op, &self.shape, &other.shape)
     }
+}
+
+/// An error naming `op` unless the two shapes are equal.
+pub fn same_shape(op: &'static str, left: &[usize], right: &[usize]) -> Result<()> {
+    if left != right {
+        return Err(TensorError::ShapeMismatch {
+            op,
+            left: left.to_vec(),
+            right: right.to_vec(),
+        });
+    }
+    Ok(())
 }
 
 fn check_len(shape: &[usize], len: usize) -> Result<()> {

@@ -143,7 +143,7 @@ impl Trainer {
                     .take(*var)
                     .with_context(|| format!("no gradient reached {name}"))?;
                 // Read back from the device (where it lives there) with errors reported.
-                Ok(grad.to_host()?.to_f32_vec())
+                Ok(grad.into_host()?.to_f32_vec())
             })
             .collect::<Result<_>>()?;
         drop(tape);

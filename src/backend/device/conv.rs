@@ -65,21 +65,7 @@ fn shared_bytes(op: &'static str, floats: usize, what: &str) -> Result<u32> {
 
 /// `t` as f32 (weights and bias), kept for the caller's launch.
 fn as_f32<'a>(dev: &Device, op: &'static str, t: &'a Tensor) -> Result<Cow<'a, Tensor>> {
-    float_dtype(op, t)?;
     dev.as_storage(op, t, DType::F32)
-}
-
-/// `x` and `gy` in one storage type: their own when they agree, else both widened to f32.
-fn common_storage(
-    dev: &Device,
-    op: &'static str,
-    x: &Tensor,
-    gy: &Tensor,
-) -> Result<(Tensor, Tensor, DType)> {
-    float_dtype(op, x)?;
-    float_dtype(op, gy)?;
-    let (x, gy, dtype) = dev.common_storage(op, x, gy)?;
-    Ok((x.into_owned(), gy.into_owned(), dtype))
 }
 
 fn check_bias(op: &'static str, bias: Option<&Tensor>, channels: usize) -> Result<()> {
@@ -224,13 +210,14 @@ struct WeightGradKernel<'a> {
 fn parameter_grads(
     dev: &Device,
     op: &'static str,
-    (x, gy, dtype): (Tensor, Tensor, DType),
+    (x, gy): (&Tensor, &Tensor),
     weight_shape: &[usize],
     [n, cin, k, cout]: [usize; 4],
     bias: bool,
     kernel: WeightGradKernel,
     shape_args: impl FnOnce(KernelArgs) -> Result<KernelArgs>,
 ) -> Result<(Tensor, Option<Tensor>)> {
+    let (x, gy, dtype) = dev.common_storage(op, x, gy)?;
     let x_dev = dev.upload(op, &x)?;
     let gy_dev = dev.upload(op, &gy)?;
     let dw = dev.zeros(op, weight_shape, DType::F32)?;
@@ -408,7 +395,7 @@ pub fn conv3d_backward_params(
     parameter_grads(
         dev,
         OP,
-        common_storage(dev, OP, x, gy)?,
+        (x, gy),
         weight_shape,
         [s.n, s.cin, s.k, s.cout],
         bias,

@@ -134,14 +134,17 @@ impl Device {
         Ok(Cow::Owned(t.to_dtype(dtype)))
     }
 
-    /// Both inputs in one storage type for a kernel that reads them alike: unchanged when
-    /// they match, else both widened to f32 (the result is stored back with `restore`).
+    /// Both inputs, which must be f32 or f16, in one storage type for a kernel that reads them
+    /// alike: unchanged when they match, else both widened to f32 (the result is stored back
+    /// with `restore`).
     pub(super) fn common_storage<'a>(
         &self,
         op: &'static str,
         a: &'a Tensor,
         b: &'a Tensor,
     ) -> Result<(Cow<'a, Tensor>, Cow<'a, Tensor>, DType)> {
+        float_dtype(op, a)?;
+        float_dtype(op, b)?;
         if a.dtype() == b.dtype() {
             return Ok((Cow::Borrowed(a), Cow::Borrowed(b), a.dtype()));
         }

@@ -22,7 +22,6 @@ impl Device {
     ) -> Result<(f64, Tensor)> {
         const OP: &str = "dice_binary";
         let dtype = float_dtype(OP, logits)?;
-        float_dtype(OP, target)?;
         logits.expect_same_shape(OP, target)?;
         let n = logits.numel();
         let (l, t, kernel_dtype) = self.common_storage(OP, logits, target)?;

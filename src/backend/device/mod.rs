@@ -150,10 +150,6 @@ struct ResidentValues {
 }
 
 impl ResidentBuffer for ResidentValues {
-    fn device(&self) -> usize {
-        self.device.id()
-    }
-
     fn len_bytes(&self) -> usize {
         self.values.buffer.len_bytes()
     }
@@ -222,12 +218,11 @@ impl Device {
     /// The resident values behind `t` when they are on this device under `t`'s shape (a
     /// reshaped resident tensor is read back and uploaded again, as a host tensor would be).
     fn resident_values<'a>(&self, t: &'a Tensor) -> Option<&'a ResidentValues> {
-        let buffer = t.resident_buffer()?;
-        if buffer.device() != self.id() {
-            return None;
-        }
-        let values = buffer.as_any().downcast_ref::<ResidentValues>()?;
-        (values.values.shape == t.shape()).then_some(values)
+        let values = t
+            .resident_buffer()?
+            .as_any()
+            .downcast_ref::<ResidentValues>()?;
+        (values.device.id() == self.id() && values.values.shape == t.shape()).then_some(values)
     }
 
     /// `t`'s values when they are resident on this device.

@@ -198,7 +198,6 @@ impl Device {
         count: Option<usize>,
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let dtype = float_dtype(OP, gy)?;
-        float_dtype(OP, x)?;
         let dims = x.dims5(OP)?;
         let c = dims[1];
         check_len("gy", gy.numel(), x.numel())?;

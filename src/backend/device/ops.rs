@@ -39,8 +39,6 @@ impl Device {
         out_of: &Tensor,
     ) -> Result<Tensor> {
         let dtype = float_dtype(op, out_of)?;
-        float_dtype(op, a)?;
-        float_dtype(op, b)?;
         a.expect_same_shape(op, b)?;
         let (a, b, kernel_dtype) = self.common_storage(op, a, b)?;
         let (da, db) = (self.upload(op, &a)?, self.upload(op, &b)?);
@@ -78,7 +76,6 @@ impl Device {
                 self.keep(op, out)
             }
             Some(gy) => {
-                float_dtype(op, y_or_x)?;
                 y_or_x.expect_same_shape(op, gy)?;
                 let (y, g, kernel_dtype) = self.common_storage(op, y_or_x, gy)?;
                 let out = if kernel_dtype == dtype {

@@ -9,7 +9,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::ops::activation::cpu::{sigmoid, softmax_forward};
-use crate::ops::batch_norm::cpu::{channel_sums, map_channel_blocks};
+use crate::ops::batch_norm::cpu::{channel_sums, lane_sums, map_channel_blocks};
 use crate::ops::Real;
 
 /// Elements per parallel task.
@@ -99,16 +99,10 @@ pub fn categorical_dice_loss<T: Real>(
         let (block, v) = (r.start / s, r.start % s);
         let label_start = (block / c) * s + v;
         let labels = &labels[label_start..label_start + r.len()];
-        let mut acc = [0.0; 3];
-        for (&p, &l) in probs[r].iter().zip(labels) {
-            let p = p.f64();
-            if l as usize == class {
-                acc[0] += p;
-                acc[2] += 1.0;
-            }
-            acc[1] += p * p;
-        }
-        acc
+        lane_sums(&probs[r], labels, |p, l| {
+            let (p, t) = (p.f64(), f64::from(u8::from(l as usize == class)));
+            [p * t, p * p, t]
+        })
     });
     let present = sums.iter().filter(|s| s[2] > 0.0).count();
     let mut dice = vec![None; c];

@@ -2,9 +2,8 @@
 //! output_padding whose weights fit in shared memory).
 
 use super::{
-    as_f32, check_bias, check_grad, common_storage, float_dtype, int, kernel_name, launch,
-    parameter_grads, shared_bytes, size_args, tiled_config, WeightGradKernel, CHANNEL_TILE, CHUNK,
-    TILE_H, TILE_W,
+    as_f32, check_bias, check_grad, float_dtype, int, kernel_name, launch, parameter_grads,
+    shared_bytes, size_args, tiled_config, WeightGradKernel, CHANNEL_TILE, CHUNK, TILE_H, TILE_W,
 };
 use crate::backend::device::{Device, DeviceTensor};
 use crate::backend::TransposeGeometry;
@@ -128,7 +127,7 @@ pub fn conv_transpose3d_backward_params(
     parameter_grads(
         dev,
         OP,
-        common_storage(dev, OP, x, gy)?,
+        (x, gy),
         weight_shape,
         [s.n, s.cin, s.k, s.cout],
         bias,
